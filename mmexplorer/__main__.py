@@ -1,0 +1,3 @@
+from mmexplorer.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The engine: pure Python + torch/faiss/sqlite. Never imports Qt."""
