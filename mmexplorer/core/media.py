@@ -267,11 +267,13 @@ def _is_mostly_text(data: bytes) -> bool:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        # The head may cut a multi-byte character in half; decode what is whole.
-        if e.start < len(data) - 3:
-            text = data.decode("cp1252", errors="replace")
-        else:
+        if e.start >= len(data) - 3:  # the head cut a multi-byte character in half
             text = data[: e.start].decode("utf-8")
+        else:
+            # Latin-1 text is mostly ASCII with a few accented bytes; binary is half high bytes.
+            if sum(b >= 0x80 for b in data) > 0.3 * len(data):
+                return False
+            text = data.decode("cp1252", errors="replace")
     return _control_ratio(text) < 0.05
 
 
@@ -442,7 +444,7 @@ def load_image(
         if w <= 0 or h <= 0:
             raise DecodeError(path, f"corrupt image header: size {w} x {h}")
         try:
-            if min_side and img.format == "JPEG":
+            if min_side and img.format in ("JPEG", "MPO"):  # MPO: multi-picture camera JPEGs
                 img.draft("RGB", (min_side, min_side))
             img.load()
             orientation = _orientation(img)
