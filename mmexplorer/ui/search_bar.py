@@ -1,0 +1,249 @@
+"""The search header: query field (debounced), query-by-example chip, modality filter, result count."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from mmexplorer.ui import icons
+
+DEBOUNCE_MS = 280
+
+MODALITIES: tuple[tuple[str | None, str, str], ...] = (
+    (None, "All", "all"),
+    ("photo", "Photos", "photo"),
+    ("note", "Notes", "note"),
+    ("recording", "Recordings", "recording"),
+)
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".heic", ".heif")
+
+
+def _has_image_file(mime: object) -> bool:
+    urls = mime.urls() if mime.hasUrls() else []  # type: ignore[attr-defined]
+    return bool(urls) and urls[0].isLocalFile() and urls[0].toLocalFile().lower().endswith(IMAGE_SUFFIXES)
+
+
+class SearchField(QLineEdit):
+    """A line edit where Esc clears the text (and Up/Down move focus to the results)."""
+
+    escape_pressed = Signal()
+    down_pressed = Signal()
+    image_pasted = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.matches(QKeySequence.StandardKey.Paste):
+            mime = QGuiApplication.clipboard().mimeData()
+            if mime is not None and ((mime.hasImage() and not mime.hasText()) or _has_image_file(mime)):
+                # An image on the clipboard is a query by example, not text to paste.
+                self.image_pasted.emit()
+                event.accept()
+                return
+        if event.key() == Qt.Key.Key_Escape:
+            self.escape_pressed.emit()
+            event.accept()
+            return
+        if event.key() == Qt.Key.Key_Down:
+            self.down_pressed.emit()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+
+class ExampleChip(QFrame):
+    """Shows what a query-by-example search is searching with, and a button to drop it."""
+
+    cleared = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("Card")
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(8, 2, 2, 2)
+        lay.setSpacing(6)
+        self._icon = QLabel()
+        self._icon.setPixmap(icons.pixmap("similar", 16, dpr=self.devicePixelRatioF()))
+        self._text = QLabel()
+        self._text.setTextFormat(Qt.TextFormat.PlainText)
+        self._close = QToolButton()
+        self._close.setIcon(icons.icon("close"))
+        self._close.setIconSize(QSize(14, 14))
+        self._close.setAutoRaise(True)
+        self._close.setToolTip("Stop searching by example")
+        self._close.clicked.connect(self.cleared)
+        lay.addWidget(self._icon)
+        lay.addWidget(self._text)
+        lay.addWidget(self._close)
+        self.hide()
+
+    def show_example(self, label: str, tooltip: str = "") -> None:
+        self._text.setText(label)
+        self.setToolTip(tooltip)
+        self.show()
+
+    def text(self) -> str:
+        return self._text.text()
+
+
+class SearchBar(QWidget):
+    """Emits `search_requested(text)` after a pause in typing, at once on Enter; `cleared` when emptied."""
+
+    search_requested = Signal(str)
+    cleared = Signal()
+    modality_changed = Signal(object)  # str | None
+    example_cleared = Signal()
+    settings_requested = Signal()
+    focus_results = Signal()
+    image_pasted = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("SearchHeader")
+        self.field = SearchField()
+        self.field.setObjectName("SearchField")
+        self.field.setPlaceholderText("Search your photos, notes and recordings…  (or drop an image here)")
+        self.field.setClearButtonEnabled(True)
+        self.field.addAction(icons.icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+        self.field.setMinimumWidth(280)
+        self.field.setAccessibleName("Search")
+
+        self.chip = ExampleChip()
+        self.chip.cleared.connect(self.example_cleared)
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._debounce.timeout.connect(self._emit_now)
+        self.field.textEdited.connect(self._on_edited)
+        self.field.returnPressed.connect(self._emit_now)
+        self.field.escape_pressed.connect(self.clear)
+        self.field.down_pressed.connect(self.focus_results)
+        self.field.image_pasted.connect(self.image_pasted)
+        # The clear button sets the text programmatically: textChanged (not textEdited) sees it.
+        self.field.textChanged.connect(self._on_text_changed)
+
+        self._group = QButtonGroup(self)
+        self._group.setExclusive(True)
+        filters = QHBoxLayout()
+        filters.setSpacing(6)
+        self.modality_buttons: dict[str | None, QToolButton] = {}
+        for value, label, icon_name in MODALITIES:
+            b = QToolButton()
+            b.setObjectName("ModalityButton")
+            b.setText(label)
+            b.setIcon(icons.icon(icon_name))
+            b.setIconSize(QSize(14, 14))
+            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            b.setCheckable(True)
+            b.setCursor(Qt.CursorShape.PointingHandCursor)
+            b.setToolTip(f"Show {label.lower()}" if value else "Show every kind of item")
+            self._group.addButton(b)
+            self.modality_buttons[value] = b
+            filters.addWidget(b)
+        self.modality_buttons[None].setChecked(True)
+        self._group.buttonToggled.connect(self._on_modality)
+        filters.addStretch(1)
+        self.count_label = QLabel("")
+        self.count_label.setObjectName("ResultCount")
+        filters.addWidget(self.count_label)
+
+        self.settings_button = QToolButton()
+        self.settings_button.setIcon(icons.icon("settings"))
+        self.settings_button.setIconSize(QSize(18, 18))
+        self.settings_button.setAutoRaise(True)
+        self.settings_button.setToolTip("Settings")
+        self.settings_button.clicked.connect(self.settings_requested)
+
+        top = QHBoxLayout()
+        top.setSpacing(8)
+        top.addWidget(self.field, 1)
+        top.addWidget(self.chip)
+        top.addWidget(self.settings_button)
+
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(16, 12, 16, 8)
+        lay.setSpacing(10)
+        lay.addLayout(top)
+        lay.addLayout(filters)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+
+    # --- state ---------------------------------------------------------------------------------
+
+    def text(self) -> str:
+        return self.field.text().strip()
+
+    def modality(self) -> str | None:
+        for value, b in self.modality_buttons.items():
+            if b.isChecked():
+                return value
+        return None
+
+    def set_modality(self, value: str | None) -> None:
+        b = self.modality_buttons.get(value)
+        if b is not None:
+            b.setChecked(True)
+
+    def set_count(self, text: str) -> None:
+        self.count_label.setText(text)
+
+    def show_example(self, label: str, tooltip: str = "") -> None:
+        """Show the example chip; the text field is emptied, since the example is the query now."""
+        self._debounce.stop()
+        self.field.blockSignals(True)
+        self.field.clear()
+        self.field.blockSignals(False)
+        self.chip.show_example(label, tooltip)
+
+    def hide_example(self) -> None:
+        self.chip.hide()
+
+    def focus(self) -> None:
+        self.field.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.field.selectAll()
+
+    def clear(self) -> None:
+        self._debounce.stop()
+        self.chip.hide()
+        self.field.blockSignals(True)
+        self.field.clear()
+        self.field.blockSignals(False)
+        self.cleared.emit()
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _on_edited(self, text: str) -> None:
+        if self.chip.isVisible() and text:
+            self.chip.hide()
+        if text.strip():
+            self._debounce.start()
+        else:
+            self._debounce.stop()
+
+    def _on_text_changed(self, text: str) -> None:
+        if not text and not self.chip.isVisible():
+            self._debounce.stop()
+            self.cleared.emit()
+
+    def _emit_now(self) -> None:
+        self._debounce.stop()
+        text = self.text()
+        if text:
+            self.search_requested.emit(text)
+
+    def _on_modality(self, button: Any, checked: bool) -> None:
+        if checked:
+            self.modality_changed.emit(self.modality())
