@@ -36,6 +36,9 @@ def ensure_qapplication() -> Any:
     """The QApplication (created if needed) with the app's names, icon and theme."""
     from PySide6.QtWidgets import QApplication
 
+    from mmexplorer.ui.compat import guard_singleton_refcounts
+
+    guard_singleton_refcounts()
     app = QApplication.instance()
     if app is None:
         app = QApplication(sys.argv[:1])

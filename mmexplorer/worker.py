@@ -325,7 +325,6 @@ class WorkerHost(QObject):
         self.model_infos: tuple[ModelInfo, ...] = ()
         self.status: LibraryStatus | None = None
         self.data_dir: str | None = None
-        self.indexing = False
         self.last_progress: Progress | None = None
         self._closed = False
 
@@ -383,8 +382,11 @@ class WorkerHost(QObject):
         """Queue an index pass over `roots` (None: every root of the library)."""
         rid = self._next()
         event = threading.Event()
+        before = self.busy
         self._cancels[rid] = event
         self.index_requested.emit(rid, roots, event)
+        if self.busy != before:
+            self.busy_changed.emit(self.busy)
         return rid
 
     def cancel_index(self) -> None:
@@ -428,6 +430,11 @@ class WorkerHost(QObject):
 
     def refresh_status(self) -> None:
         self.status_requested.emit()
+
+    @property
+    def indexing(self) -> bool:
+        """An index run is queued or running (true from the request until its index_finished)."""
+        return bool(self._cancels)
 
     @property
     def busy(self) -> bool:
@@ -480,12 +487,8 @@ class WorkerHost(QObject):
 
     @Slot(int)
     def _on_index_started(self, rid: int) -> None:
-        before = self.busy
-        self.indexing = True
         self.last_progress = None
         self.index_started.emit(rid)
-        if self.busy != before:
-            self.busy_changed.emit(self.busy)
 
     @Slot(int, object)
     def _on_index_progressed(self, rid: int, progress: Progress) -> None:
@@ -494,9 +497,8 @@ class WorkerHost(QObject):
 
     @Slot(int, object)
     def _on_index_finished(self, rid: int, report: IndexReport) -> None:
-        self._cancels.pop(rid, None)
         before = self.busy
-        self.indexing = bool(self._cancels)
+        self._cancels.pop(rid, None)
         self.index_finished.emit(report)
         if self.busy != before:
             self.busy_changed.emit(self.busy)
