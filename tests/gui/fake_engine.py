@@ -1,0 +1,225 @@
+"""A stand-in for core.engine.Engine with the same surface and controllable timing.
+
+The GUI tests drive the real Engine; this one exists for the few worker behaviours that need a
+deterministic clock (cancelling mid-run, stale results), and for working on the UI quickly.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+from mmexplorer.core.errors import Cancelled, UsageError
+from mmexplorer.core.types import (
+    IndexReport,
+    ItemDetail,
+    LibraryStatus,
+    Modality,
+    ModelInfo,
+    ModelStatus,
+    Progress,
+    SearchResult,
+    SkippedFile,
+    SpaceScore,
+)
+
+_EXT = {
+    ".jpg": Modality.PHOTO,
+    ".jpeg": Modality.PHOTO,
+    ".png": Modality.PHOTO,
+    ".webp": Modality.PHOTO,
+    ".gif": Modality.PHOTO,
+    ".txt": Modality.NOTE,
+    ".md": Modality.NOTE,
+    ".wav": Modality.RECORDING,
+    ".mp3": Modality.RECORDING,
+}
+
+
+class FakeEngine:
+    """Indexes by walking folders; 'searches' by word overlap with the file's path and text."""
+
+    def __init__(
+        self,
+        data_dir: str,
+        *,
+        image_model: str | None = None,
+        device: str = "auto",
+        on_model_status=None,
+        delay_per_file: float = 0.0,
+        load_delay: float = 0.0,
+        search_delay: float = 0.0,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.on_model_status = on_model_status
+        self.delay_per_file = delay_per_file
+        self.load_delay = load_delay
+        self.search_delay = search_delay
+        self._roots: list[str] = []
+        self._items: dict[int, tuple[str, Modality, str | None]] = {}
+        self._skipped: list[SkippedFile] = []
+        self._loaded = False
+        self.thread_ids: set[int] = {threading.get_ident()}
+        self.closed = False
+
+    def _touch(self) -> None:
+        self.thread_ids.add(threading.get_ident())
+
+    def load_models(self) -> list[ModelInfo]:
+        self._touch()
+        if self.on_model_status:
+            self.on_model_status(ModelStatus("image", "tiny-random", "loading"))
+        time.sleep(self.load_delay)
+        self._loaded = True
+        if self.on_model_status:
+            self.on_model_status(ModelStatus("image", "tiny-random", "ready"))
+        return self.model_info()
+
+    def model_info(self) -> list[ModelInfo]:
+        if not self._loaded:
+            return []
+        return [
+            ModelInfo("image", "tiny-random", "tiny-random", "cpu", "float32", 64, meaningful=False),
+            ModelInfo("text", "all-MiniLM-L6-v2", "minilm", "cpu", "float32", 384),
+        ]
+
+    def roots(self) -> list[str]:
+        return list(self._roots)
+
+    def add_roots(self, roots) -> list[str]:
+        self._touch()
+        out = []
+        for r in roots:
+            if not Path(r).is_dir():
+                raise UsageError(f"not a folder: {r}")
+            a = os.path.abspath(r)
+            if a not in self._roots:
+                self._roots.append(a)
+            out.append(a)
+        return out
+
+    def remove_root(self, root: str) -> int:
+        self._touch()
+        root = os.path.abspath(root)
+        self._roots = [r for r in self._roots if r != root]
+        gone = [i for i, (p, _, _) in self._items.items() if p.startswith(root + os.sep)]
+        for i in gone:
+            del self._items[i]
+        return len(gone)
+
+    def index(self, roots=None, *, progress=None, cancel=None) -> IndexReport:
+        self._touch()
+        if roots:
+            self.add_roots(roots)
+        chosen = roots or self._roots
+        if not chosen:
+            raise UsageError("no folders in the library yet: add one first")
+        emit = progress or (lambda p: None)
+        emit(Progress("scanning", 0, 0))
+        files = sorted(
+            str(Path(dp) / f) for r in chosen for dp, _, fs in os.walk(r) for f in fs if not f.startswith(".")
+        )
+        known = {p for p, _, _ in self._items.values()}
+        work = [f for f in files if f not in known and Path(f).suffix.lower() in _EXT]
+        t0 = time.monotonic()
+        added = skipped = 0
+        emit(Progress("encoding", 0, len(work)))
+        for n, f in enumerate(work, 1):
+            if cancel and cancel():
+                return IndexReport(added=added, skipped=skipped, cancelled=True, elapsed_s=time.monotonic() - t0)
+            time.sleep(self.delay_per_file)
+            modality = _EXT[Path(f).suffix.lower()]
+            text = None
+            if modality is Modality.NOTE:
+                text = Path(f).read_text(encoding="utf-8", errors="replace")
+            if Path(f).stat().st_size == 0 or Path(f).read_bytes()[:4] == b"JUNK":
+                self._skipped.append(SkippedFile(f, modality.value, "not a valid image (cannot identify image file)"))
+                skipped += 1
+            else:
+                self._items[len(self._items) + 1] = (f, modality, text)
+                added += 1
+            rate = n / max(1e-6, time.monotonic() - t0)
+            emit(Progress("encoding", n, len(work), current=f, rate=rate, eta_s=(len(work) - n) / rate, skipped=skipped))
+        emit(Progress("done", len(work), len(work)))
+        return IndexReport(added=added, skipped=skipped, elapsed_s=time.monotonic() - t0, encoded=added)
+
+    def _results(self, words: set[str], k: int, modality) -> list[SearchResult]:
+        out = []
+        for item_id, (path, mod, text) in self._items.items():
+            if modality and mod.value != str(getattr(modality, "value", modality)):
+                continue
+            hay = (path + " " + (text or "")).lower()
+            score = sum(1 for w in words if w in hay) + (hash(path) % 100) / 1000
+            chunk = None
+            if text:
+                chunk = text[:160]
+            out.append(
+                SearchResult(
+                    item_id,
+                    path,
+                    mod,
+                    float(score),
+                    (SpaceScore("image" if mod is Modality.PHOTO else "text", 0.3, score),),
+                    chunk_text=chunk,
+                    chunk_start=0 if chunk else None,
+                    chunk_end=len(chunk) if chunk else None,
+                )
+            )
+        out.sort(key=lambda r: -r.score)
+        return out[:k]
+
+    def search_text(self, query, *, k=20, modality=None, weights=None):
+        self._touch()
+        time.sleep(self.search_delay)
+        return self._results(set(query.lower().split()), k, modality)
+
+    def search_image(self, image, *, k=20, modality=None, weights=None):
+        self._touch()
+        if not Path(image).exists():
+            raise UsageError(f"no such image: {image}")
+        return self._results({Path(image).stem.lower()}, k, modality)
+
+    def similar(self, item_id, *, k=20, modality=None):
+        self._touch()
+        path = self._items[item_id][0]
+        return [r for r in self._results({Path(path).suffix}, k + 1, modality) if r.item_id != item_id][:k]
+
+    def item(self, item_id) -> ItemDetail:
+        self._touch()
+        if item_id not in self._items:
+            raise UsageError(f"no item with id {item_id}")
+        path, mod, text = self._items[item_id]
+        st = Path(path).stat()
+        return ItemDetail(item_id, path, mod, st.st_size, st.st_mtime, "indexed", 256, 256, text=text)
+
+    def status(self) -> LibraryStatus:
+        self._touch()
+        counts: dict[str, int] = {}
+        for _, mod, _ in self._items.values():
+            counts[mod.value] = counts.get(mod.value, 0) + 1
+        return LibraryStatus(
+            str(self.data_dir), tuple(self._roots), counts, tuple(self._skipped), 0, tuple(self.model_info())
+        )
+
+    def close(self) -> None:
+        self._touch()
+        self.closed = True
+
+
+def factory(**options):
+    """An engine_factory for WorkerHost that builds FakeEngines with these options; `.engines` lists them."""
+    engines: list[FakeEngine] = []
+
+    def make(data_dir, *, image_model=None, device="auto", on_model_status=None):
+        e = FakeEngine(data_dir, image_model=image_model, device=device, on_model_status=on_model_status, **options)
+        engines.append(e)
+        return e
+
+    make.engines = engines  # type: ignore[attr-defined]
+    return make
+
+
+__all__ = ["FakeEngine", "factory", "Cancelled"]

@@ -1,0 +1,156 @@
+"""The worker bridge with a controllable stand-in engine: threads, stale results, cancel, shutdown."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from fake_engine import factory
+
+from mmexplorer.devtools.synth import make_note_library
+from mmexplorer.worker import ThumbnailLoader, WorkerHost
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "notes"
+    make_note_library(root)
+    for i in range(30):
+        (root / f"extra-{i:02d}.txt").write_text(f"extra note number {i}\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def host(qtbot, data_dir):
+    hosts: list[WorkerHost] = []
+
+    def make(**options) -> WorkerHost:
+        h = WorkerHost(factory(**options))
+        h.open(str(data_dir), image_model="tiny-random")
+        hosts.append(h)
+        return h
+
+    yield make
+    for h in hosts:
+        assert h.shutdown(10_000)
+
+
+def test_engine_is_created_and_used_on_one_non_gui_thread(qtbot, folder):
+    made_on: list[int] = []
+    base = factory()
+
+    def recording_factory(*args, **kwargs):
+        made_on.append(threading.get_ident())
+        return base(*args, **kwargs)
+
+    h = WorkerHost(recording_factory)
+    try:
+        h.open(str(folder.parent / "data"))
+        with qtbot.waitSignal(h.index_finished, timeout=10_000):
+            h.add_roots([str(folder)])
+        with qtbot.waitSignal(h.search_finished, timeout=10_000):
+            h.search_text("marathon")
+        engine = base.engines[0]
+        assert made_on and made_on[0] != threading.get_ident()
+        assert engine.thread_ids == {made_on[0]}, "the engine was touched from another thread"
+    finally:
+        assert h.shutdown(10_000)
+    assert base.engines[0].closed
+
+
+def test_only_the_newest_search_is_delivered(qtbot, host, folder):
+    h = host(search_delay=0.15)
+    with qtbot.waitSignal(h.index_finished, timeout=10_000):
+        h.add_roots([str(folder)])
+    got: list[int] = []
+    h.search_finished.connect(lambda rid, _results: got.append(rid))
+    first = h.search_text("dentist")
+    qtbot.wait(30)  # the worker is now busy with the first search
+    h.search_text("marathon")
+    h.search_text("vet")
+    last = h.search_text("tax")
+    qtbot.waitUntil(lambda: last in got, timeout=10_000)
+    qtbot.wait(400)
+    assert got == [last], f"stale results were delivered: {got} (first was {first})"
+    assert not h.search_pending
+
+
+def test_cancel_works_while_the_worker_is_busy_indexing(qtbot, host, folder):
+    h = host(delay_per_file=0.05)  # 42 files: about 2 s uncancelled
+    progressed: list = []
+    h.index_progressed.connect(progressed.append)
+    started = time.monotonic()
+    with qtbot.waitSignal(h.index_finished, timeout=10_000) as finished:
+        h.add_roots([str(folder)])
+        qtbot.waitUntil(lambda: any(p.phase == "encoding" and p.done >= 2 for p in progressed), timeout=5_000)
+        h.cancel_index()
+    assert finished.args[0].cancelled
+    assert time.monotonic() - started < 1.5
+    assert not h.indexing
+
+
+def test_search_is_served_between_index_batches(qtbot, host, folder):
+    h = host(delay_per_file=0.03)
+    with qtbot.waitSignal(h.index_finished, timeout=10_000):
+        h.add_roots([str(folder)])
+    for i in range(40):
+        (folder / f"late-{i:02d}.txt").write_text(f"late note {i}\n", encoding="utf-8")
+    progressed: list = []
+    h.index_progressed.connect(progressed.append)
+    finished: list = []
+    h.index_finished.connect(finished.append)
+    h.index()
+    qtbot.waitUntil(lambda: any(p.phase == "encoding" and p.done > 0 for p in progressed), timeout=5_000)
+    with qtbot.waitSignal(h.search_finished, timeout=5_000):
+        h.search_text("marathon")
+    assert not finished, "the search waited for the whole index run"
+    qtbot.waitUntil(lambda: bool(finished), timeout=10_000)
+
+
+def test_errors_come_back_as_failed_with_details(qtbot, host):
+    h = host()
+    with qtbot.waitSignal(h.failed, timeout=10_000) as failed:
+        rid = h.search_image("/no/such/image.jpg")
+    got_rid, message, details = failed.args
+    assert got_rid == rid
+    assert "no such image" in message
+    assert not h.search_pending
+
+
+def test_shutdown_during_indexing_cancels_and_joins(qtbot, host, folder):
+    h = host(delay_per_file=0.2)
+    with qtbot.waitSignal(h.index_started, timeout=10_000):
+        h.add_roots([str(folder)])
+    started = time.monotonic()
+    assert h.shutdown(10_000)
+    assert time.monotonic() - started < 2.0
+    assert h.worker._factory.engines[0].closed
+    assert h.shutdown()  # a second call is harmless
+
+
+def test_thumbnail_loader_makes_and_caches_off_the_gui_thread(qtbot, tmp_path):
+    from PIL import Image
+
+    src = tmp_path / "pics"
+    src.mkdir()
+    for i in range(3):
+        Image.new("RGB", (800, 600), (40 * i, 90, 160)).save(src / f"p{i}.jpg")
+    (src / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    cache = tmp_path / "data" / "thumbnails"
+    loader = ThumbnailLoader(cache, threads=2)
+    ready: list = []
+    failed: list = []
+    loader.ready.connect(lambda path, side, image: ready.append((path, image.width(), image.height())))
+    loader.failed.connect(lambda path, side, reason: failed.append((path, reason)))
+    for p in sorted(src.iterdir()):
+        loader.request(str(p), 256)
+        loader.request(str(p), 256)  # de-duplicated
+    qtbot.waitUntil(lambda: len(ready) + len(failed) == 4, timeout=10_000)
+    assert sorted(w for _, w, _ in ready) == [256, 256, 256]
+    assert all(h == 192 for _, _, h in ready)
+    assert [Path(p).name for p, _ in failed] == ["bad.jpg"] and failed[0][1]
+    assert len(list(cache.rglob("*.jpg"))) == 3
+    assert sorted(x.name for x in src.iterdir()) == ["bad.jpg", "p0.jpg", "p1.jpg", "p2.jpg"]
+    loader.wait_idle()
