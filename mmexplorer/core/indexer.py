@@ -1,0 +1,408 @@
+"""The indexing pipeline: discover -> diff -> decode -> encode -> commit, with progress and cancel.
+
+Decoding (and JPEG draft decoding, preprocessing, hashing) runs in a thread pool that keeps a window
+of files ahead of the encoder, so the model is not left waiting on the disk. Each encoded batch is
+committed to the catalog first and then added to the in-memory FAISS index; the index is saved
+atomically every few seconds and at the end. After a crash the engine reconciles the two on the
+next open (see `Engine._reconcile`), so every committed file is found exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mmexplorer.core import catalog as cat
+from mmexplorer.core import media
+from mmexplorer.core.errors import Cancelled, DecodeError, ModelUnavailableError
+from mmexplorer.core.types import Chunk, IndexReport, Modality, Progress
+
+if TYPE_CHECKING:
+    from mmexplorer.core.engine import Engine
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[Progress], None]
+CancelFn = Callable[[], bool]
+
+UNSUPPORTED_RECORDING = "recordings are catalogued; searching by sound or speech is not built yet"
+
+
+@dataclass
+class Task:
+    path: str
+    modality: Modality
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class Decoded:
+    task: Task
+    content_hash: str | None = None
+    error: str | None = None
+    tensor: Any = None  # a preprocessed image tensor
+    text: str | None = None  # a note's full text
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass
+class Plan:
+    """What a run must do, from comparing the folders with the catalog."""
+
+    work: list[Task] = field(default_factory=list)
+    unchanged: int = 0
+    moved: list[tuple[int, Task]] = field(default_factory=list)
+    deleted: list[int] = field(default_factory=list)
+    updated_paths: set[str] = field(default_factory=set)
+
+
+def scan(roots: Sequence[str], *, exclude: Sequence[Path], cancel: CancelFn | None = None) -> Iterator[Task]:
+    """Walk the roots and yield every file we handle, with its size and mtime."""
+    for path in media.walk([Path(r) for r in roots], exclude=exclude):
+        if cancel is not None and cancel():
+            raise Cancelled("cancelled while scanning")
+        try:
+            modality = media.classify(path)
+            if modality is None:
+                continue
+            st = path.stat()
+        except OSError as e:
+            log.warning("cannot stat %s: %s", path, e)
+            continue
+        yield Task(str(path), modality, st.st_size, st.st_mtime_ns)
+
+
+def plan(found: list[Task], known: dict[str, cat.ItemRow], existing_roots: Sequence[str]) -> Plan:
+    """Diff the files found against the catalog: new, changed, moved, deleted, unchanged."""
+    p = Plan()
+    seen: set[str] = set()
+    fresh: list[Task] = []
+    for task in found:
+        seen.add(task.path)
+        row = known.get(task.path)
+        if row is None:
+            fresh.append(task)
+        elif (
+            row.size == task.size
+            and row.mtime_ns == task.mtime_ns
+            and row.status in (cat.INDEXED, cat.SKIPPED, cat.UNSUPPORTED)
+        ):
+            p.unchanged += 1
+        else:
+            p.work.append(task)
+            p.updated_paths.add(task.path)
+    # Items whose file is gone. A root that is missing entirely (an unplugged drive) keeps its items.
+    live = [r.rstrip(os.sep) + os.sep for r in existing_roots]
+    missing = [
+        row for path, row in known.items() if path not in seen and any(path.startswith(r) for r in live)
+    ]
+    # A new path whose content equals a missing item's content is that item, moved or renamed.
+    by_size: dict[int, list[cat.ItemRow]] = defaultdict(list)
+    for row in missing:
+        if row.status == cat.INDEXED and row.content_hash:
+            by_size[row.size].append(row)
+    claimed: set[int] = set()
+    for task in fresh:
+        candidates = [r for r in by_size.get(task.size, ()) if r.id not in claimed]
+        match = None
+        if candidates:
+            try:
+                digest = media.content_hash(Path(task.path))
+            except OSError:
+                digest = None
+            match = next((r for r in candidates if r.content_hash == digest), None)
+        if match is not None:
+            claimed.add(match.id)
+            p.moved.append((match.id, task))
+        else:
+            p.work.append(task)
+    p.deleted = [row.id for row in missing if row.id not in claimed]
+    return p
+
+
+class Indexer:
+    """Runs one index pass for an `Engine` (which owns the catalog, indexes and encoders)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        batch_size: int = 32,
+        workers: int | None = None,
+        save_every_s: float = 20.0,
+    ) -> None:
+        self.engine = engine
+        self.catalog = engine.catalog
+        self.batch_size = batch_size
+        self.workers = workers or max(2, min(8, (os.cpu_count() or 2)))
+        self.save_every_s = save_every_s
+
+    # -- the pass ---------------------------------------------------------------------------
+    def run(
+        self, roots: Sequence[str], *, progress: ProgressFn | None = None, cancel: CancelFn | None = None
+    ) -> IndexReport:
+        started = time.monotonic()
+        emit = progress or (lambda _p: None)
+        is_cancelled = cancel or (lambda: False)
+        emit(Progress("scanning", 0, 0))
+        found: list[Task] = []
+        try:
+            for task in scan(roots, exclude=[self.engine.data_dir], cancel=is_cancelled):
+                found.append(task)
+                if len(found) % 500 == 0:
+                    emit(Progress("scanning", len(found), 0, current=task.path))
+        except Cancelled:
+            return IndexReport(cancelled=True, elapsed_s=time.monotonic() - started)
+
+        known = self.catalog.items_under(roots)
+        the_plan = plan(found, known, [r for r in roots if os.path.isdir(r)])
+        self._apply_moves_and_deletes(the_plan)
+
+        work = the_plan.work
+        total = len(work)
+        counts = {"added": 0, "updated": 0, "skipped": 0, "encoded": 0}
+        done = 0
+        cancelled = False
+        t0 = time.monotonic()
+        last_save = t0
+        emit(Progress("encoding", 0, total))
+
+        photos: list[Decoded] = []
+        notes: list[Decoded] = []
+
+        def flush(batch: list[Decoded], kind: str) -> None:
+            nonlocal done
+            if not batch:
+                return
+            if kind == "photo":
+                results = self._commit_photos(batch)
+            else:
+                results = self._commit_notes(batch)
+            for d, ok in zip(batch, results):
+                key = "updated" if d.task.path in the_plan.updated_paths else "added"
+                if ok:
+                    counts[key] += 1
+                    counts["encoded"] += 1
+                else:
+                    counts["skipped"] += 1
+            done += len(batch)
+            current = batch[-1].task.path
+            batch.clear()
+            tick(current)
+
+        def tick(current: str) -> None:
+            elapsed = max(1e-6, time.monotonic() - t0)
+            rate = done / elapsed
+            emit(
+                Progress(
+                    "encoding",
+                    done,
+                    total,
+                    current=current,
+                    rate=rate,
+                    eta_s=(total - done) / rate if rate > 0 else None,
+                    skipped=counts["skipped"],
+                )
+            )
+
+        try:
+            for decoded in self._decode_stream(work, is_cancelled):
+                if decoded.error is not None:
+                    self._commit_skip(decoded)
+                    counts["skipped"] += 1
+                    done += 1
+                    tick(decoded.task.path)
+                    continue
+                if decoded.task.modality is Modality.RECORDING:
+                    self._commit_recording(decoded)
+                    counts["added"] += 1
+                    done += 1
+                    tick(decoded.task.path)
+                    continue
+                target = photos if decoded.task.modality is Modality.PHOTO else notes
+                target.append(decoded)
+                if len(target) >= self.batch_size:
+                    flush(target, decoded.task.modality.value)
+                if time.monotonic() - last_save > self.save_every_s:
+                    self.engine.save_indexes()
+                    last_save = time.monotonic()
+            flush(photos, "photo")
+            flush(notes, "note")
+        except Cancelled:
+            cancelled = True
+            # What is already decoded is committed: nothing done is thrown away.
+            flush(photos, "photo")
+            flush(notes, "note")
+        finally:
+            self.engine.save_indexes()
+
+        report = IndexReport(
+            added=counts["added"],
+            updated=counts["updated"],
+            moved=len(the_plan.moved),
+            removed=len(the_plan.deleted),
+            skipped=counts["skipped"],
+            unchanged=the_plan.unchanged,
+            cancelled=cancelled,
+            elapsed_s=time.monotonic() - started,
+            encoded=counts["encoded"],
+        )
+        emit(Progress("done", done, total, rate=done / max(1e-6, time.monotonic() - t0), skipped=counts["skipped"]))
+        log.info("index pass over %s: %s", roots, report)
+        return report
+
+    # -- decode -----------------------------------------------------------------------------
+    def _decode_stream(self, work: list[Task], is_cancelled: CancelFn) -> Iterator[Decoded]:
+        """Decode files in a pool, a window ahead of the consumer, yielding in order."""
+        if not work:
+            return
+        needs_image = any(t.modality is Modality.PHOTO for t in work)
+        image_encoder = self.engine.image_encoder() if needs_image else None
+        window = max(self.batch_size * 3, self.workers * 4)
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="mmx-decode") as pool:
+            pending: list[Future[Decoded]] = []
+            it = iter(work)
+            try:
+                for task in it:
+                    pending.append(pool.submit(_decode, task, image_encoder))
+                    if len(pending) >= window:
+                        break
+                while pending:
+                    if is_cancelled():
+                        raise Cancelled("cancelled")
+                    decoded = pending.pop(0).result()
+                    nxt = next(it, None)
+                    if nxt is not None:
+                        pending.append(pool.submit(_decode, nxt, image_encoder))
+                    yield decoded
+            finally:
+                for f in pending:
+                    f.cancel()
+
+    # -- commit -----------------------------------------------------------------------------
+    def _commit_photos(self, batch: list[Decoded]) -> list[bool]:
+        import torch
+
+        encoder = self.engine.image_encoder()
+        vectors = encoder.encode_image_tensors(torch.stack([d.tensor for d in batch]))
+        index = self.engine.space_index("image", encoder.dim)
+        removals: list[tuple[str, int]] = []
+        new_ids: list[int] = []
+        with self.catalog.transaction():
+            for d in batch:
+                item_id = self.catalog.upsert_item(
+                    d.task.path,
+                    modality=d.task.modality.value,
+                    size=d.task.size,
+                    mtime_ns=d.task.mtime_ns,
+                    status=cat.INDEXED,
+                    content_hash=d.content_hash,
+                    width=d.width,
+                    height=d.height,
+                )
+                removals += [("text", i) for _s, i in self.catalog.chunk_ids_of([item_id]) if _s == "text"]
+                old, new = self.catalog.replace_chunks(item_id, "image", [None])
+                removals += [("image", i) for i in old]
+                new_ids += new
+        self.engine.remove_vectors(removals)
+        index.add(np.asarray(new_ids, dtype=np.int64), vectors)
+        return [True] * len(batch)
+
+    def _commit_notes(self, batch: list[Decoded]) -> list[bool]:
+        encoder = self.engine.text_encoder()
+        chunked: list[list[Chunk]] = [
+            media.chunk_text(d.text or "", max_tokens=encoder.max_tokens, count_tokens=encoder.count_tokens)
+            for d in batch
+        ]
+        flat = [c.text for chunks in chunked for c in chunks]
+        vectors = encoder.encode(flat) if flat else np.zeros((0, encoder.dim), np.float32)
+        index = self.engine.space_index("text", encoder.dim)
+        removals: list[tuple[str, int]] = []
+        new_ids: list[int] = []
+        with self.catalog.transaction():
+            for d, chunks in zip(batch, chunked):
+                item_id = self.catalog.upsert_item(
+                    d.task.path,
+                    modality=d.task.modality.value,
+                    size=d.task.size,
+                    mtime_ns=d.task.mtime_ns,
+                    status=cat.INDEXED,
+                    content_hash=d.content_hash,
+                )
+                old, new = self.catalog.replace_chunks(item_id, "text", chunks)
+                removals += [("text", i) for i in old]
+                new_ids += new
+        self.engine.remove_vectors(removals)
+        index.add(np.asarray(new_ids, dtype=np.int64), vectors)
+        return [True] * len(batch)
+
+    def _commit_skip(self, d: Decoded) -> None:
+        with self.catalog.transaction():
+            item_id = self.catalog.upsert_item(
+                d.task.path,
+                modality=d.task.modality.value,
+                size=d.task.size,
+                mtime_ns=d.task.mtime_ns,
+                status=cat.SKIPPED,
+                content_hash=d.content_hash,
+                error=d.error,
+            )
+            removals = self.catalog.drop_chunks(item_id)
+        self.engine.remove_vectors(removals)
+
+    def _commit_recording(self, d: Decoded) -> None:
+        with self.catalog.transaction():
+            self.catalog.upsert_item(
+                d.task.path,
+                modality=d.task.modality.value,
+                size=d.task.size,
+                mtime_ns=d.task.mtime_ns,
+                status=cat.UNSUPPORTED,
+                content_hash=d.content_hash,
+                error=UNSUPPORTED_RECORDING,
+            )
+
+    def _apply_moves_and_deletes(self, the_plan: Plan) -> None:
+        if not the_plan.moved and not the_plan.deleted:
+            return
+        with self.catalog.transaction():
+            for item_id, task in the_plan.moved:
+                self.catalog.move_item(item_id, task.path, size=task.size, mtime_ns=task.mtime_ns)
+            removals = self.catalog.delete_items(the_plan.deleted)
+        self.engine.remove_vectors(removals)
+        self.engine.save_indexes()
+
+
+def _decode(task: Task, image_encoder: Any) -> Decoded:
+    """Runs in the decode pool: read, check and prepare one file; never raises for a bad file."""
+    out = Decoded(task)
+    path = Path(task.path)
+    try:
+        out.content_hash = media.content_hash(path)
+        if task.modality is Modality.PHOTO:
+            out.width, out.height = media.image_dimensions(path)
+            image = media.load_image(path, min_side=image_encoder.image_size)
+            out.tensor = image_encoder.preprocess(image)
+        elif task.modality is Modality.NOTE:
+            out.text = media.read_note(path)
+    except DecodeError as e:
+        out.error = e.reason
+    except OSError as e:
+        out.error = f"cannot read file: {e.strerror or e}"
+    except ModelUnavailableError:
+        raise
+    except Exception as e:  # a decoder bug must cost one file, not the run
+        log.exception("unexpected error decoding %s", path)
+        out.error = f"unexpected error: {type(e).__name__}: {e}"
+    return out
