@@ -9,12 +9,15 @@ Index choice is the pure function `choose_index_spec`; `VectorIndex.maybe_rebuil
 `build_replacement` + `swap_in` from a background thread) switches kind as the library grows.
 The CPU index is the persisted truth; when faiss sees a GPU, searches go through a GPU clone.
 
-Thresholds below were measured on the 2-core development machine with the synthetic clustered
-collection of tests/bench/bench_search.py (512-d, about n/250 clusters):
-- exact search costs about 0.17-0.39 ms per 1,000 vectors per query (1M: 170-390 ms, varying with
-  the machine's load), so the 20 ms target is lost between 50k and 120k vectors;
-- at 1M, `IVF4096,SQ8` with nprobe 64 gives recall@20 0.975 against exact search at p95 4.5 ms,
-  528 serialized bytes per vector; see `FLAT_THRESHOLD`, `_nlist_for` and `_default_nprobe`.
+Thresholds below were measured on the 2-core development machine, shared with other jobs (load
+average 4-9), with the synthetic clustered collection of tests/bench/bench_search.py (512-d,
+about n/250 clusters); the figures are noisy, the ratios between them are what decided:
+- exact search scans 2 KB per vector per query: 3.4 ms at 20k on a quiet machine (the issue's
+  170 ms per 1M), but 20-24 ms at 20k and 44-48 ms at 50k on the loaded one, single-threaded;
+- IVF + SQ8 at nprobe 64 answered the same queries 50-100x faster (0.4 ms at 20k, 0.6 ms at 50k,
+  0.9 ms at 100k) with recall@20 0.99 against exact search;
+- at 1M, `IVF4096,SQ8` with nprobe 64: recall@20 0.975, p95 4.5 ms (12.7 ms under load),
+  528 serialized bytes per vector. See `FLAT_THRESHOLD`, `_nlist_for` and `_default_nprobe`.
 """
 
 from __future__ import annotations
@@ -40,12 +43,14 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 FLAT_KEY = "IDMap2,Flat"
 
-# Above this many vectors exact search is replaced by IVF: exact search measured 8.5-19 ms per
-# query at 50k vectors here (the spread is the machine's load), which keeps p95 under 20 ms
-# with room for the catalog lookup; IVF at 50k answers in about 1 ms with recall@20 > 0.99.
-FLAT_THRESHOLD = 50_000
-# Training points per IVF list (faiss warns below 39): 20 per list measured the same recall@20 as
-# 40 at 1M vectors for half the k-means time (the build is dominated by k-means on 2 cores).
+# Above this many vectors exact search is replaced by IVF. At 20k exact search costs 3-4 ms on a
+# quiet 2-core machine and about 24 ms on a loaded one, where IVF answers in 0.4 ms with recall@20
+# 0.99; past this the exact scan's latency is at the mercy of memory bandwidth and load, while the
+# flat -> IVF rebuild (seconds at this size) stays cheap.
+FLAT_THRESHOLD = 20_000
+# Training points per IVF list (faiss warns below 39): at 1M vectors / 4096 lists, 20 per list
+# gave recall@20 0.9517 / 0.9663 / 0.9755 at nprobe 16 / 32 / 64, 40 per list 0.9498 / 0.9645 /
+# 0.9752, for half the k-means time (234 s -> 141 s here, k-means dominating the build).
 TRAIN_POINTS_PER_LIST = 20
 MIN_TRAIN_POINTS = 10_000
 # Lists above which the coarse quantizer itself becomes an HNSW graph (flat coarse search over
@@ -301,15 +306,19 @@ def _gpu_count() -> int:
     return int(get()) if get is not None else 0
 
 
-def _gpu_clone(index: faiss.Index) -> faiss.Index:
+def _gpu_res() -> Any:
     global _gpu_resources
     with _gpu_lock:
         if _gpu_resources is None:
             _gpu_resources = faiss.StandardGpuResources()
+        return _gpu_resources
+
+
+def _gpu_clone(index: faiss.Index) -> faiss.Index:
     options = faiss.GpuClonerOptions()
     # SQ8 lists are kept as 8-bit codes on the GPU too (same memory as on the CPU).
     options.useFloat16 = False
-    return faiss.index_cpu_to_gpu(_gpu_resources, 0, index, options)
+    return faiss.index_cpu_to_gpu(_gpu_res(), 0, index, options)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -460,7 +469,8 @@ class VectorIndex:
         index = _new_index(spec, vectors.shape[1])
         ivf = _ivf(index)
         if ivf is not None:
-            _train(index, ivf.nlist, lambda rows: vectors[rows], len(ids), seed=seed)
+            gpu = _gpu_count() > 0 if use_gpu is None else use_gpu
+            _train(index, ivf.nlist, lambda rows: vectors[rows], len(ids), seed=seed, use_gpu=gpu)
         out = cls(
             index,
             space=space,
@@ -715,6 +725,7 @@ class VectorIndex:
         with self._lock:
             tmp = self._directory / f".{self._space}.faiss.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             try:
+                self._directory.mkdir(parents=True, exist_ok=True)
                 _write_index(self._index, tmp)
                 _fsync_file(tmp)
                 os.replace(tmp, path)
@@ -787,7 +798,14 @@ class VectorIndex:
             index = _new_index(spec, dim)
             ivf = _ivf(index)
             if ivf is not None:
-                _train(index, ivf.nlist, self._copy_vectors_of(snapshot), len(snapshot), seed=seed)
+                _train(
+                    index,
+                    ivf.nlist,
+                    self._copy_vectors_of(snapshot),
+                    len(snapshot),
+                    seed=seed,
+                    use_gpu=self._use_gpu,
+                )
             new = VectorIndex(index, space=self._space, spec=spec, use_gpu=False)
             for start in range(0, len(snapshot), ADD_BATCH):
                 chunk_ids, chunk = self._copy_present(snapshot[start : start + ADD_BATCH])
@@ -894,7 +912,13 @@ def _set_gpu_nprobe(index: faiss.Index, nprobe: int) -> None:
 
 
 def _train(
-    index: faiss.Index, nlist: int, rows: Callable[[np.ndarray], np.ndarray], n: int, *, seed: int
+    index: faiss.Index,
+    nlist: int,
+    rows: Callable[[np.ndarray], np.ndarray],
+    n: int,
+    *,
+    seed: int,
+    use_gpu: bool = False,
 ) -> None:
     """Train an IVF index on a sample of TRAIN_POINTS_PER_LIST points per list.
 
@@ -915,7 +939,26 @@ def _train(
             # The factory turns on polysemous training (simulated annealing, seconds to minutes),
             # which only helps Hamming-filtered search, never used here.
             ivf.do_polysemous_training = False
-    index.train(sample)
+    gpu_flat = _gpu_flat(index.d, index.metric_type) if use_gpu and ivf is not None else None
+    if gpu_flat is not None:
+        # k-means dominates an IVF build; on a GPU its assignment step is a single matmul.
+        ivf.clustering_index = gpu_flat
+    try:
+        index.train(sample)
+    finally:
+        if gpu_flat is not None:
+            ivf.clustering_index = None
+
+
+def _gpu_flat(dim: int, metric: int) -> faiss.Index | None:
+    """A GPU flat index for k-means assignment, or None when there is no usable GPU."""
+    try:
+        if metric == faiss.METRIC_INNER_PRODUCT:
+            return faiss.GpuIndexFlatIP(_gpu_res(), dim)
+        return faiss.GpuIndexFlatL2(_gpu_res(), dim)
+    except (AttributeError, RuntimeError) as e:
+        log.warning("training on the CPU, the GPU is not usable: %s", e)
+        return None
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:

@@ -59,8 +59,9 @@ def test_small_kinds_cover_every_family() -> None:
     [
         (0, 512, {}, FLAT_KEY),
         (1, 512, {}, FLAT_KEY),
-        (50_000, 512, {}, FLAT_KEY),
-        (50_001, 512, {}, "IVF1024,SQ8"),
+        (20_000, 512, {}, FLAT_KEY),
+        (20_001, 512, {}, "IVF512,SQ8"),
+        (50_000, 512, {}, "IVF1024,SQ8"),
         (200_000, 512, {}, "IVF2048,SQ8"),
         (1_000_000, 512, {}, "IVF4096,SQ8"),
         (4_000_000, 512, {}, "IVF8192,SQ8"),
@@ -73,7 +74,7 @@ def test_small_kinds_cover_every_family() -> None:
         (1_000_000, 512, {"budget_bytes": 300_000_000}, "IVF4096,SQ4"),
         (1_000_000, 512, {"budget_bytes": 100_000_000}, "IVF4096,PQ64"),
         # a big budget still gets exact search while small
-        (20_000, 512, {"budget_bytes": 10**12}, FLAT_KEY),
+        (15_000, 512, {"budget_bytes": 10**12}, FLAT_KEY),
     ],
 )
 def test_choose_index_spec(n: int, dim: int, kwargs: dict, key: str) -> None:
@@ -89,11 +90,11 @@ def test_choose_index_spec_rejects_bad_input(n: int, dim: int, kwargs: dict) -> 
 
 
 def test_needs_rebuild_has_hysteresis() -> None:
-    assert needs_rebuild(FLAT_KEY, 50_000, 512) is None
-    assert needs_rebuild(FLAT_KEY, 50_001, 512) == "IVF1024,SQ8"
+    assert needs_rebuild(FLAT_KEY, 20_000, 512) is None
+    assert needs_rebuild(FLAT_KEY, 20_001, 512) == "IVF512,SQ8"
     # shrinking a little below the threshold keeps IVF; far below goes back to exact
-    assert needs_rebuild("IVF1024,SQ8", 40_000, 512) is None
-    assert needs_rebuild("IVF1024,SQ8", 20_000, 512) == FLAT_KEY
+    assert needs_rebuild("IVF512,SQ8", 15_000, 512) is None
+    assert needs_rebuild("IVF512,SQ8", 9_000, 512) == FLAT_KEY
     # nlist drifts by 2x: nprobe covers it; by 4x: re-layout
     assert needs_rebuild("IVF1024,SQ8", 200_000, 512) is None
     assert needs_rebuild("IVF1024,SQ8", 1_000_000, 512) == "IVF4096,SQ8"
@@ -149,7 +150,7 @@ def test_search_edges(tmp_path) -> None:
 def test_every_kind_adds_removes_reconstructs_without_duplicates(tmp_path, spec: str) -> None:
     x = clustered(3000)
     ids = np.arange(3000, dtype=np.int64) * 3 + 1
-    vi = VectorIndex.build(ids, x, spec=spec, space="image", directory=tmp_path)
+    vi = VectorIndex.build(ids, x, spec=spec, space="image", directory=tmp_path / "new")
     assert vi.kind == spec and vi.ntotal == 3000
 
     # Re-adding existing ids replaces them: no duplicate, the new vector wins.
@@ -175,7 +176,7 @@ def test_every_kind_adds_removes_reconstructs_without_duplicates(tmp_path, spec:
     assert sorted(everything[0].tolist()) == kept.tolist()
 
     vi.save()
-    again = VectorIndex.open(tmp_path, "image", DIM)
+    again = VectorIndex.open(tmp_path / "new", "image", DIM)
     assert again.kind == spec and again.ids().tolist() == kept.tolist()
     assert again.nprobe == vi.nprobe
 
