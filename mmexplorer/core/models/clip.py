@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -69,7 +70,7 @@ def register_arch(name: str, model_cfg: dict[str, Any]) -> None:
         folder = Path(tempfile.gettempdir()) / "mmexplorer-open-clip-configs"
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{name}.json"
-        tmp = target.with_suffix(f".{threading.get_ident()}.tmp")
+        tmp = target.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")  # processes share it
         tmp.write_text(json.dumps(model_cfg, indent=2), encoding="utf-8")
         tmp.replace(target)
         open_clip.add_model_config(target)
