@@ -362,6 +362,7 @@ class VectorIndex:
         self._rebuild_token: object | None = None
         self._use_gpu = _gpu_count() > 0 if use_gpu is None else bool(use_gpu)
         self._gpu_index: faiss.Index | None = None
+        self._dirty = True  # differs from the file on disk (cleared by open and save)
         ivf = _ivf(index)
         self._nprobe = nprobe or (_default_nprobe(ivf.nlist) if ivf is not None else 0)
         if ivf is not None:
@@ -435,7 +436,7 @@ class VectorIndex:
         if meta.get("kind") == spec and isinstance(meta.get("nprobe"), int) and meta["nprobe"] > 0:
             nprobe = meta["nprobe"]
         log.info("opened %s index %s: %s, %d vectors", space, path, spec, index.ntotal)
-        return cls(
+        opened = cls(
             index,
             space=space,
             directory=directory,
@@ -445,6 +446,8 @@ class VectorIndex:
             budget_bytes=budget_bytes,
             use_gpu=use_gpu,
         )
+        opened._dirty = False
+        return opened
 
     @classmethod
     def build(
@@ -530,7 +533,7 @@ class VectorIndex:
         with self._lock:
             self._nprobe = int(value)
             _prepare_ivf(ivf, self._nprobe)
-            self._gpu_index = None
+            self._changed()
 
     @property
     def on_gpu(self) -> bool:
@@ -539,6 +542,11 @@ class VectorIndex:
 
     def __repr__(self) -> str:
         return f"VectorIndex(space={self._space!r}, kind={self._spec!r}, ntotal={self.ntotal})"
+
+    def _changed(self) -> None:
+        """After any update: the GPU clone is stale and the file needs writing."""
+        self._gpu_index = None
+        self._dirty = True
 
     # -- ids ----------------------------------------------------------------------------------
 
@@ -599,7 +607,7 @@ class VectorIndex:
         for start in range(0, len(ids), ADD_BATCH):
             self._index.add_with_ids(vectors[start : start + ADD_BATCH], ids[start : start + ADD_BATCH])
         self._ids = _merge_sorted(current, np.sort(ids))
-        self._gpu_index = None
+        self._changed()
 
     def remove(self, ids: Sequence[int] | np.ndarray) -> int:
         """Remove these ids (absent ones are ignored); returns how many were removed."""
@@ -619,7 +627,7 @@ class VectorIndex:
             return 0
         removed = int(self._index.remove_ids(present))
         self._ids = np.setdiff1d(current, present, assume_unique=True)
-        self._gpu_index = None
+        self._changed()
         return removed
 
     # -- queries ------------------------------------------------------------------------------
@@ -713,7 +721,8 @@ class VectorIndex:
         """Write `<dir>/<space>.faiss` atomically (temp file in the same dir, fsync, os.replace),
         then the `<space>.json` sidecar (kind, dim, nprobe, format version) the same way.
 
-        The lock is held while the file is written (about a second per GB), so searches wait.
+        Does nothing when the index is unchanged since it was opened or last saved. The lock is
+        held while the file is written (about a second per GB), so searches wait.
 
         Raises:
             UsageError: the index has no directory (an in-memory replacement).
@@ -723,6 +732,8 @@ class VectorIndex:
             raise UsageError(f"the {self._space} index has no directory to be saved in")
         path = self._directory / f"{self._space}.faiss"
         with self._lock:
+            if not self._dirty and path.exists():
+                return
             tmp = self._directory / f".{self._space}.faiss.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             try:
                 self._directory.mkdir(parents=True, exist_ok=True)
@@ -742,6 +753,7 @@ class VectorIndex:
                 "ntotal": self.ntotal,
                 "faiss": getattr(faiss, "__version__", "?"),
             }
+            self._dirty = False
         _write_json_atomic(self._directory / f"{self._space}.json", meta)
 
     # -- changing kind ------------------------------------------------------------------------
@@ -859,7 +871,7 @@ class VectorIndex:
             self._spec = new._spec
             self._nprobe = new._nprobe
             self._ids = new._ids
-            self._gpu_index = None
+            self._changed()
             new._rebuild_token = None
             ivf = _ivf(self._index)
             if ivf is not None:

@@ -273,8 +273,9 @@ def test_save_is_atomic(tmp_path, monkeypatch) -> None:
         path.write_bytes(b"half a file")
         raise RuntimeError("disk full")
 
-    reopened.add(np.arange(200, 300), clustered(100, seed=5))
     monkeypatch.setattr(index_mod, "_write_index", broken_write)
+    reopened.save()  # unchanged since it was opened: nothing is written
+    reopened.add(np.arange(200, 300), clustered(100, seed=5))
     with pytest.raises(CatalogError, match="disk full"):
         reopened.save()
     assert (tmp_path / "image.faiss").read_bytes() == before
