@@ -607,7 +607,16 @@ class VectorIndex:
         for start in range(0, len(ids), ADD_BATCH):
             self._index.add_with_ids(vectors[start : start + ADD_BATCH], ids[start : start + ADD_BATCH])
         self._ids = _merge_sorted(current, np.sort(ids))
+        gpu = self._gpu_index
         self._changed()
+        if gpu is not None and not len(present):
+            # Plain additions go to the GPU clone too, so a search between indexing batches does
+            # not copy the whole index to the GPU again (GPU indexes cannot remove: those re-clone).
+            try:
+                gpu.add_with_ids(vectors, ids)
+                self._gpu_index = gpu
+            except RuntimeError as e:
+                log.info("re-cloning the %s index to the GPU after an add: %s", self._space, e)
 
     def remove(self, ids: Sequence[int] | np.ndarray) -> int:
         """Remove these ids (absent ones are ignored); returns how many were removed."""

@@ -303,3 +303,47 @@ def test_in_memory_index_cannot_be_saved() -> None:
     vi = VectorIndex.build([1, 2], clustered(2), spec=FLAT_KEY)
     with pytest.raises(UsageError):
         vi.save()
+
+
+def test_gpu_clone_is_kept_in_step_with_updates(monkeypatch) -> None:
+    """The GPU path's bookkeeping, with a CPU clone standing in for index_cpu_to_gpu."""
+    clones: list[faiss.Index] = []
+
+    def fake_clone(index: faiss.Index) -> faiss.Index:
+        clones.append(faiss.clone_index(index))
+        return clones[-1]
+
+    monkeypatch.setattr(index_mod, "_gpu_clone", fake_clone)
+    monkeypatch.setattr(
+        index_mod, "_set_gpu_nprobe", lambda idx, n: setattr(faiss.extract_index_ivf(idx), "nprobe", n)
+    )
+    x = clustered(3000, seed=7)
+    vi = VectorIndex.build(np.arange(2500), x[:2500], spec="IVF64,SQ8", use_gpu=True)
+    _, found = vi.search(x[:1], 5)
+    assert vi.on_gpu and len(clones) == 1 and found[0, 0] == 0
+
+    # New ids go to the clone too: no second copy to the GPU.
+    vi.add(np.arange(2500, 3000), x[2500:])
+    _, found = vi.search(x[2999:3000], 1)
+    assert len(clones) == 1 and found[0, 0] == 2999 and clones[0].ntotal == 3000
+
+    # Removals (and re-adds, which remove first) make a fresh clone on the next search.
+    vi.remove([2999])
+    _, found = vi.search(x[2999:3000], 5)
+    assert len(clones) == 2 and 2999 not in found
+    vi.add([5], x[6])
+    vi.search(x[:1], 5)
+    assert len(clones) == 3
+
+    # k beyond the GPU kernels' limit is served by the CPU index.
+    _, found = vi.search(x[:1], 2999)
+    assert len(clones) == 3 and sorted(found[0].tolist()) == list(range(2999))
+
+    # A GPU that fails leaves search on the CPU.
+    def broken_clone(index: faiss.Index) -> faiss.Index:
+        raise RuntimeError("out of GPU memory")
+
+    monkeypatch.setattr(index_mod, "_gpu_clone", broken_clone)
+    vi.remove([0])
+    _, found = vi.search(x[1:2], 1)
+    assert found[0, 0] == 1 and not vi.on_gpu
