@@ -995,6 +995,9 @@ class MainWindow(QMainWindow):
         if not self._closing:
             self._closing = True
             self.save_window_state()
+            # Hide first: joining the worker can take a moment (a model still loading, a batch
+            # finishing) and a frozen window on screen would look like a hang.
+            self.hide()
             if self._save_settings is not None:
                 try:
                     self._save_settings(self.settings)

@@ -14,7 +14,7 @@ from mmexplorer.devtools.synth import make_note_library, make_photo_library
 TEST_MODEL = "tiny-random"
 
 # Before any Qt call: PySide6 6.12.0 on CPython 3.11 loses references to None/True (see ui/compat.py).
-from mmexplorer.ui.compat import guard_singleton_refcounts  # noqa: E402
+from mmexplorer.ui.compat import guard_singleton_refcounts
 
 guard_singleton_refcounts()
 
@@ -80,5 +80,7 @@ def make_window(qtbot: Any, data_dir: Path) -> Iterator[Callable[..., Any]]:
 @pytest.fixture(scope="session")
 def aligned_model_dir() -> Path:
     """The small image-text model the suite trains itself (cached between runs), as a model spec folder."""
-    aligned = pytest.importorskip("mmexplorer.devtools.aligned", reason="the aligned test model is not available")
+    aligned = pytest.importorskip(
+        "mmexplorer.devtools.aligned", reason="the aligned test model is not available"
+    )
     return Path(aligned.ensure_aligned_model())

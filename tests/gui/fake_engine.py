@@ -129,20 +129,34 @@ class FakeEngine:
         emit(Progress("encoding", 0, len(work)))
         for n, f in enumerate(work, 1):
             if cancel and cancel():
-                return IndexReport(added=added, skipped=skipped, cancelled=True, elapsed_s=time.monotonic() - t0)
+                return IndexReport(
+                    added=added, skipped=skipped, cancelled=True, elapsed_s=time.monotonic() - t0
+                )
             time.sleep(self.delay_per_file)
             modality = _EXT[Path(f).suffix.lower()]
             text = None
             if modality is Modality.NOTE:
                 text = Path(f).read_text(encoding="utf-8", errors="replace")
             if Path(f).stat().st_size == 0 or Path(f).read_bytes()[:4] == b"JUNK":
-                self._skipped.append(SkippedFile(f, modality.value, "not a valid image (cannot identify image file)"))
+                self._skipped.append(
+                    SkippedFile(f, modality.value, "not a valid image (cannot identify image file)")
+                )
                 skipped += 1
             else:
                 self._items[len(self._items) + 1] = (f, modality, text)
                 added += 1
             rate = n / max(1e-6, time.monotonic() - t0)
-            emit(Progress("encoding", n, len(work), current=f, rate=rate, eta_s=(len(work) - n) / rate, skipped=skipped))
+            emit(
+                Progress(
+                    "encoding",
+                    n,
+                    len(work),
+                    current=f,
+                    rate=rate,
+                    eta_s=(len(work) - n) / rate,
+                    skipped=skipped,
+                )
+            )
         emit(Progress("done", len(work), len(work)))
         return IndexReport(added=added, skipped=skipped, elapsed_s=time.monotonic() - t0, encoded=added)
 
@@ -214,7 +228,9 @@ def factory(**options):
     engines: list[FakeEngine] = []
 
     def make(data_dir, *, image_model=None, device="auto", on_model_status=None):
-        e = FakeEngine(data_dir, image_model=image_model, device=device, on_model_status=on_model_status, **options)
+        e = FakeEngine(
+            data_dir, image_model=image_model, device=device, on_model_status=on_model_status, **options
+        )
         engines.append(e)
         return e
 
@@ -222,4 +238,4 @@ def factory(**options):
     return make
 
 
-__all__ = ["FakeEngine", "factory", "Cancelled"]
+__all__ = ["Cancelled", "FakeEngine", "factory"]

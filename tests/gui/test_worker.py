@@ -113,7 +113,7 @@ def test_errors_come_back_as_failed_with_details(qtbot, host):
     h = host()
     with qtbot.waitSignal(h.failed, timeout=10_000) as failed:
         rid = h.search_image("/no/such/image.jpg")
-    got_rid, message, details = failed.args
+    got_rid, message, _details = failed.args
     assert got_rid == rid
     assert "no such image" in message
     assert not h.search_pending

@@ -1,0 +1,173 @@
+"""Save screenshots of the main window's states as PNGs, on a generated library.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py [OUT_DIR] [--model SPEC] [--theme light|dark|both]
+
+States: empty library, indexing (progress and Cancel), results of a text query, the detail pane of a
+photo and of a note (matching chunk highlighted), and the skipped-files list. The run uses the real
+wiring (worker thread, Engine, thumbnail pool). The model defaults to the suite's small aligned
+model when it can be built, so photo results mean something; else tiny-random (the window then
+shows its warning, as it should).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _default_model() -> str:
+    try:
+        from mmexplorer.devtools.aligned import ensure_aligned_model
+    except ImportError:
+        return "tiny-random"
+    try:
+        return str(ensure_aligned_model())
+    except Exception as e:  # noqa: BLE001 - screenshots still work with the test model
+        print(f"aligned model unavailable ({e}); using tiny-random", file=sys.stderr)
+        return "tiny-random"
+
+
+def _make_library(root: Path) -> dict:
+    from mmexplorer.devtools.synth import make_note_library, make_photo_library
+
+    photos = make_photo_library(root / "Photos", n=120, size=(320, 240), seed=3)
+    notes = make_note_library(root / "Notes")
+    # files that cannot be read, so the skipped list has something to show
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (200, 150), (200, 120, 40)).save(buf, "JPEG")
+    (root / "Photos" / "IMG_9001.jpg").write_bytes(buf.getvalue()[:300])
+    (root / "Notes" / "scan-notes.txt").write_bytes(bytes(range(256)) * 8)
+    return {"photos": photos, "notes": notes}
+
+
+class Shooter:
+    def __init__(self, app, window, out: Path, suffix: str) -> None:
+        self.app, self.window, self.out, self.suffix = app, window, out, suffix
+        self.saved: list[Path] = []
+
+    def pump(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.app.processEvents()
+            time.sleep(0.005)
+
+    def until(self, predicate, timeout: float = 120.0) -> None:
+        end = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > end:
+                raise TimeoutError("the window did not reach the expected state")
+            self.app.processEvents()
+            time.sleep(0.005)
+
+    def shot(self, name: str) -> None:
+        self.app.processEvents()
+        path = self.out / f"{name}{self.suffix}.png"
+        self.window.grab().save(str(path))
+        self.saved.append(path)
+        print(path)
+
+
+def run(out: Path, model: str, theme: str, library: Path, lib_info: dict) -> list[Path]:
+    from mmexplorer.app import create_window, ensure_qapplication
+    from mmexplorer.settings import Settings
+
+    data_dir = Path(tempfile.mkdtemp(prefix="mmx-shots-data-"))
+    os.environ["MMEXPLORER_DATA_DIR"] = str(data_dir)
+    app = ensure_qapplication()
+    window = create_window(data_dir, model=model, settings=Settings(theme=theme), save_settings=False)
+    window.opener = window.revealer = lambda _p: True
+    window.resize(1360, 860)
+    window.show()
+    s = Shooter(app, window, out, "" if theme == "light" else f"-{theme}")
+    s.until(lambda: window.current_page() == "empty")
+    s.until(lambda: window.host.models_loaded, 300)
+    s.pump(0.3)
+    for n in list(window.notices.notices()):
+        n.dismiss()  # the screenshots show states, not a stack of old banners
+    s.shot("1-empty")
+
+    grabbed: list[bool] = []
+
+    def on_progress(p) -> None:
+        if not grabbed and p.phase == "encoding" and p.total and 0.3 <= p.done / p.total <= 0.8:
+            grabbed.append(True)
+            s.shot("2-indexing")
+
+    window.host.index_progressed.connect(on_progress)
+    window.add_folders([str(library)])
+    s.until(lambda: not window.host.indexing and window.library.skipped_entries(), 600)
+    window.host.index_progressed.disconnect(on_progress)
+    if not grabbed:
+        s.shot("2-indexing")
+    s.pump(0.3)
+
+    colour_query = lib_info["photos"][0][1]  # e.g. "a red circle"
+    window.search_bar.field.setFocus()
+    window.search(colour_query if model != "tiny-random" else "training for a marathon")
+    s.until(lambda: window.current_page() == "results" and not window.host.search_pending)
+    s.until(lambda: not window.loader._pending, 60)
+    s.pump(0.3)
+    s.shot("3-results")
+
+    results = window.results_model.results()
+    photo_row = next((i for i, r in enumerate(results) if r.modality.value == "photo"), 0)
+    window.select_row(photo_row)
+    s.until(lambda: window.detail.detail is not None)
+    s.until(lambda: not window.loader._pending, 60)
+    s.pump(0.3)
+    s.shot("4-detail-photo")
+
+    window.search_bar.set_modality("note")
+    window.search("getting fit for a race")
+    s.until(lambda: window.current_page() == "results" and not window.host.search_pending)
+    window.select_row(0)
+    s.until(lambda: window.detail.detail is not None)
+    s.pump(0.3)
+    s.shot("5-detail-note")
+
+    window.search_bar.set_modality(None)
+    window.search_bar.clear()
+    for n in list(window.notices.notices()):
+        n.dismiss()
+    s.pump(0.2)
+    s.shot("6-skipped-files")
+    window.close()
+    return s.saved
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Save screenshots of the main window's states.")
+    ap.add_argument(
+        "out", nargs="?", default="screenshots", help="folder for the PNGs (default ./screenshots)"
+    )
+    ap.add_argument(
+        "--model", default=None, help="image model spec (default: aligned test model, else tiny-random)"
+    )
+    ap.add_argument("--theme", choices=("light", "dark", "both"), default="both")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    model = args.model or _default_model()
+    library = Path(tempfile.mkdtemp(prefix="mmx-shots-lib-")) / "My Library"
+    info = _make_library(library)
+    themes = ("light", "dark") if args.theme == "both" else (args.theme,)
+    for theme in themes:
+        run(out, model, theme, library, info)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""How long does the GUI thread stall while photos index and while results with thumbnails load?
+
+A heartbeat QTimer ticks every few milliseconds on the GUI thread; the longest gap between ticks,
+minus the interval, is the longest time the window could not have answered input. Runs the real
+wiring (app.create_window: worker thread, Engine, thumbnail pool) on generated photos.
+
+    QT_QPA_PLATFORM=offscreen python tests/bench/bench_gui_stall.py [--photos 300] [--model tiny-random]
+
+Prints one JSON object with `max_stall_ms` (the worst of both phases) and per-phase details.
+A benchmark, not a test: the number depends on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# Runnable from a checkout without installing the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+class Heartbeat:
+    """Records the gaps between ticks of a fast timer on the GUI thread."""
+
+    def __init__(self, interval_ms: int) -> None:
+        from PySide6.QtCore import Qt, QTimer
+
+        self.interval_ms = interval_ms
+        self.gaps: list[float] = []
+        self._last: float | None = None
+        self._timer = QTimer()
+        self._timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        if self._last is not None:
+            self.gaps.append((now - self._last) * 1000.0)
+        self._last = now
+
+    def start(self) -> None:
+        self.gaps.clear()
+        self._last = None
+        self._timer.start()
+
+    def stop(self) -> dict[str, float]:
+        self._timer.stop()
+        gaps = sorted(self.gaps) or [0.0]
+        stalls = [max(0.0, g - self.interval_ms) for g in gaps]
+        return {
+            "ticks": len(self.gaps),
+            "max_stall_ms": round(max(stalls), 1),
+            "p99_gap_ms": round(gaps[min(len(gaps) - 1, int(0.99 * len(gaps)))], 1),
+            "median_gap_ms": round(statistics.median(gaps), 2),
+        }
+
+
+def wait_until(app, predicate, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if predicate():
+            return True
+        time.sleep(0.001)
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--photos", type=int, default=300)
+    ap.add_argument("--size", type=int, default=640, help="pixel side of the generated photos")
+    ap.add_argument("--model", default="tiny-random")
+    ap.add_argument("--interval-ms", type=int, default=5)
+    args = ap.parse_args(argv)
+
+    from mmexplorer.app import create_window, ensure_qapplication
+    from mmexplorer.devtools.synth import make_photo_library
+    from mmexplorer.settings import Settings
+
+    tmp = Path(tempfile.mkdtemp(prefix="mmx-stall-"))
+    data_dir = tmp / "data"
+    os.environ["MMEXPLORER_DATA_DIR"] = str(data_dir)
+    library = tmp / "photos"
+    t0 = time.perf_counter()
+    make_photo_library(library, n=args.photos, size=(args.size, round(args.size * 0.75)))
+    gen_s = time.perf_counter() - t0
+
+    app = ensure_qapplication()
+    window = create_window(
+        data_dir, model=args.model, settings=Settings(results_per_page=args.photos), save_settings=False
+    )
+    window.resize(1280, 800)
+    window.show()
+    if not wait_until(app, lambda: window.host.models_loaded, 300):
+        print(json.dumps({"error": "models did not load"}))
+        return 1
+    beat = Heartbeat(args.interval_ms)
+
+    # phase 1: index the photos
+    reports: list = []
+    window.host.index_finished.connect(reports.append)
+    beat.start()
+    t = time.perf_counter()
+    window.add_folders([str(library)])
+    wait_until(app, lambda: bool(reports), 1800)
+    index_s = time.perf_counter() - t
+    indexing = beat.stop()
+    indexing.update(seconds=round(index_s, 2), files_per_s=round(args.photos / max(index_s, 1e-6), 1))
+
+    # phase 2: a search showing every photo; thumbnails made from scratch while scrolling through
+    window.search_bar.set_modality("photo")
+    beat.start()
+    t = time.perf_counter()
+    window.search("a photo")
+    wait_until(app, lambda: window.current_page() == "results" and not window.host.search_pending, 120)
+    results_s = time.perf_counter() - t
+    view = window.results_view
+    bar = view.verticalScrollBar()
+    paths = [r.path for r in window.results_model.results()]
+    while True:
+        wait_until(app, lambda: not window.loader._pending, 60)
+        if bar.value() >= bar.maximum():
+            break
+        bar.setValue(bar.value() + view.viewport().height())
+        app.processEvents()
+    thumbs_s = time.perf_counter() - t
+    thumbnails = beat.stop()
+    made = sum(1 for p in paths if window.thumb_cache.get(p, 256) is not None)
+    thumbnails.update(
+        seconds=round(thumbs_s, 2), first_results_s=round(results_s, 3), results=len(paths), thumbnails=made
+    )
+    window.close()
+
+    out = {
+        "benchmark": "gui_stall",
+        "max_stall_ms": max(indexing["max_stall_ms"], thumbnails["max_stall_ms"]),
+        "heartbeat_ms": args.interval_ms,
+        "photos": args.photos,
+        "photo_size": [args.size, round(args.size * 0.75)],
+        "model": args.model,
+        "indexing": indexing,
+        "results_with_thumbnails": thumbnails,
+        "generate_s": round(gen_s, 2),
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+    }
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
