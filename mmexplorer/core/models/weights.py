@@ -154,7 +154,7 @@ def resolve_hub_file(
         raise ModelUnavailableError(model, "offline (HF_HUB_OFFLINE) and not in the cache: " + pull_hint(model))
 
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
     last_error: Exception | None = None
     for filename in filenames:
@@ -168,6 +168,10 @@ def resolve_hub_file(
                 cache_dir=hub_cache_dir(),
                 tqdm_class=_progress_class(on_status, space=space, model=model, filename=filename),
             )
+        except LocalEntryNotFoundError as e:  # the hub did not answer: trying other names would only wait again
+            raise ModelUnavailableError(
+                model, f"the hub could not be reached ({repo_id}) and it is not in the cache; " + pull_hint(model)
+            ) from e
         except EntryNotFoundError as e:  # this repo lacks this variant: try the next one
             last_error = e
             continue
