@@ -81,6 +81,8 @@ class Shooter:
 
 
 def run(out: Path, model: str, theme: str, library: Path, lib_info: dict) -> list[Path]:
+    from PySide6.QtCore import QTimer
+
     from mmexplorer.app import create_window, ensure_qapplication
     from mmexplorer.settings import Settings
 
@@ -104,7 +106,8 @@ def run(out: Path, model: str, theme: str, library: Path, lib_info: dict) -> lis
     def on_progress(p) -> None:
         if not grabbed and p.phase == "encoding" and p.total and 0.3 <= p.done / p.total <= 0.8:
             grabbed.append(True)
-            s.shot("2-indexing")
+            # after the layouts caught up with this progress, not from inside the signal
+            QTimer.singleShot(30, lambda: s.shot("2-indexing"))
 
     window.host.index_progressed.connect(on_progress)
     window.add_folders([str(library)])

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPalette
+from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPalette, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -330,6 +330,7 @@ class LibraryPanel(QFrame):
             item.setData(REASON_ROLE, s.reason)
             self.skipped.addItem(item)
         n = len(skipped)
+        self._fit_skipped()
         self.skipped_title.setText(f"SKIPPED FILES ({n})" if n else "SKIPPED FILES")
         self.skipped.setVisible(n > 0)
         self.skipped_empty.setVisible(n == 0)
@@ -371,6 +372,16 @@ class LibraryPanel(QFrame):
     def cancelling(self) -> None:
         self.progress_title.setText("Cancelling…")
         self.cancel_button.setEnabled(False)
+
+    def _fit_skipped(self) -> None:
+        # As tall as its rows (a short list should not draw a big empty box), but no taller than
+        # the panel allows: the layout shrinks it and it scrolls.
+        rows = sum(self.skipped.sizeHintForRow(i) for i in range(self.skipped.count()))
+        self.skipped.setMaximumHeight(max(40, rows + 2 * self.skipped.frameWidth() + 4))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_skipped()  # row heights depend on the width (reasons wrap)
 
     def skipped_entries(self) -> list[tuple[str, str]]:
         """(path, reason) of each file in the skipped list, as shown."""

@@ -94,6 +94,7 @@ class StatePage(QWidget):
     """A centred message: icon, title, body, an optional button and an optional busy bar."""
 
     button_clicked = Signal()
+    link_clicked = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -136,6 +137,12 @@ class StatePage(QWidget):
         col.addWidget(self.busy, 0, Qt.AlignmentFlag.AlignHCenter)
         col.addWidget(self.button, 0, Qt.AlignmentFlag.AlignHCenter)
         col.addWidget(self.footnote)
+        self.links_box = QWidget()
+        self._links = QHBoxLayout(self.links_box)
+        self._links.setContentsMargins(0, 6, 0, 0)
+        self._links.setSpacing(6)
+        col.addWidget(self.links_box, 0, Qt.AlignmentFlag.AlignHCenter)
+        self.links_box.hide()
         outer = QVBoxLayout(self)
         outer.setContentsMargins(24, 24, 24, 24)
         outer.addStretch(3)
@@ -174,6 +181,25 @@ class StatePage(QWidget):
             self.button.setIcon(icons.icon(button_icon, "#ffffff") if button_icon else icons.icon("check"))
         self.footnote.setText(footnote)
         self.footnote.setVisible(bool(footnote))
+        self.set_links([])
+
+    def set_links(self, texts: list[str], label: str = "") -> None:
+        """A row of small buttons (recent searches); clicking one emits link_clicked(text)."""
+        while self._links.count():
+            item = self._links.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        if label and texts:
+            caption = QLabel(label)
+            caption.setObjectName("Muted")
+            self._links.addWidget(caption)
+        for text in texts:
+            b = QPushButton(text)
+            b.setObjectName("LinkChip")
+            b.setCursor(Qt.CursorShape.PointingHandCursor)
+            b.clicked.connect(lambda _=False, t=text: self.link_clicked.emit(t))
+            self._links.addWidget(b)
+        self.links_box.setVisible(bool(texts))
 
 
 class DropOverlay(QWidget):
@@ -338,6 +364,7 @@ class MainWindow(QMainWindow):
 
         self.state_page = StatePage()
         self.state_page.button_clicked.connect(self._on_state_button)
+        self.state_page.link_clicked.connect(self._on_recent_clicked)
         self.center = QStackedWidget()
         self.center.addWidget(self.state_page)
         self.center.addWidget(results_page)
@@ -857,7 +884,12 @@ class MainWindow(QMainWindow):
                         "Describe what you are looking for: <i>“a dog on the beach”</i>, "
                         "<i>“notes about the budget”</i>.<br>Or drop or paste an image to find similar ones."
                     )
-                page.set_state("search", title, body, footnote="Ctrl+F search · Esc clear · Enter open")
+                footnote = "Ctrl+F search · Esc clear · Enter open"
+                if self.host.indexing and n_items:
+                    footnote = "Still indexing: new files become searchable as they are indexed."
+                page.set_state("search", title, body, footnote=footnote)
+                recent = [q if len(q) <= 28 else q[:27] + "…" for q in self.settings.recent_queries[:4]]
+                page.set_links(recent, "Recent:")
             self.center.setCurrentWidget(page)
             return
 
@@ -891,6 +923,11 @@ class MainWindow(QMainWindow):
         else:
             self._page = "results"
             self.center.setCurrentWidget(self._results_page)
+
+    def _on_recent_clicked(self, text: str) -> None:
+        full = next((q for q in self.settings.recent_queries if q.startswith(text.rstrip("…"))), text)
+        self.search_bar.field.setText(full)
+        self.search(full)
 
     def _on_state_button(self) -> None:
         if self._page == "empty":

@@ -51,6 +51,11 @@ QPushButton#Primary {
     border: none; border-radius: 6px; padding: 7px 16px; font-weight: 600;
 }
 QPushButton#Primary:hover { background: palette(link); }
+QPushButton#LinkChip {
+    border: 1px solid palette(mid); border-radius: 11px; padding: 3px 10px;
+    background: palette(base); color: palette(link);
+}
+QPushButton#LinkChip:hover { border-color: palette(highlight); }
 QListView#ResultsView { border: none; background: palette(base); }
 QListWidget#FolderList, QTreeWidget#SkippedList {
     border: 1px solid palette(midlight); border-radius: 6px; background: palette(base);
