@@ -95,8 +95,11 @@ def test_needs_rebuild_has_hysteresis() -> None:
     # shrinking a little below the threshold keeps IVF; far below goes back to exact
     assert needs_rebuild("IVF512,SQ8", 15_000, 512) is None
     assert needs_rebuild("IVF512,SQ8", 9_000, 512) == FLAT_KEY
-    # nlist drifts by 2x: nprobe covers it; by 4x: re-layout
-    assert needs_rebuild("IVF1024,SQ8", 200_000, 512) is None
+    # IVF1024 is right for 40k..131k vectors: a margin of 30% around the boundary, then re-layout
+    assert needs_rebuild("IVF1024,SQ8", 140_000, 512) is None
+    assert needs_rebuild("IVF1024,SQ8", 200_000, 512) == "IVF2048,SQ8"
+    assert needs_rebuild("IVF2048,SQ8", 120_000, 512) is None
+    assert needs_rebuild("IVF2048,SQ8", 90_000, 512) == "IVF1024,SQ8"
     assert needs_rebuild("IVF1024,SQ8", 1_000_000, 512) == "IVF4096,SQ8"
     # a new budget changes the code
     assert needs_rebuild("IVF4096,SQ8", 1_000_000, 512, budget_bytes=300_000_000) == "IVF4096,SQ4"
@@ -168,8 +171,9 @@ def test_every_kind_adds_removes_reconstructs_without_duplicates(tmp_path, spec:
     _, found = vi.search(x[::7][:20], 20)
     assert not np.isin(found, removed).any()
     kept = np.setdiff1d(ids, removed)
-    err = np.abs(vi.reconstruct(kept[20:30]) - x[(kept[20:30] - 1) // 3]).max()
-    assert err < (1e-5 if spec == FLAT_KEY else 0.5)
+    wanted = np.concatenate([kept[::-97], kept[20:23]])  # any order, repeats allowed
+    err = np.abs(vi.reconstruct(wanted) - x[(wanted - 1) // 3]).max()
+    assert err < {"Flat": 1e-5, "SQ8": 0.02, "SQ4": 0.2}.get(spec.split(",")[1], 0.6)
 
     # A search for every vector returns each id exactly once (`search -k N` in the CLI).
     _, everything = vi.search(x[:1], vi.ntotal)
