@@ -149,6 +149,8 @@ def run_gui(folders: list[str], *, data_dir: str | None, model: str | None) -> i
     pulse.timeout.connect(lambda: None)
 
     window.show()
+    app.processEvents()
+    log.info("window shown")
     if folders:
         missing = [f for f in folders if not Path(f).is_dir()]
         if missing:

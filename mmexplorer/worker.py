@@ -178,6 +178,7 @@ class Worker(QObject):
     @Slot(str, object, str)
     def open_engine(self, data_dir: str, image_model: str | None, device: str) -> None:
         """Create (or re-create) the Engine for a data dir, then publish the library's status."""
+        threading.current_thread().name = "mmexplorer-worker"  # for log lines
         self.close_engine(quit_thread=False)
         try:
             self._engine = self._factory(

@@ -73,6 +73,9 @@ def describe_report(r: IndexReport) -> str:
         bits.append(f"{r.removed} removed")
     if r.skipped:
         bits.append(f"{r.skipped} skipped")
+    waiting = getattr(r, "waiting", 0)
+    if waiting:
+        bits.append(f"{waiting} waiting for a model")
     tail = f" in {format_duration(r.elapsed_s)}" if r.elapsed_s >= 1 else ""
     return f"{head}{': ' + ', '.join(bits) if bits else ''}{tail}"
 
@@ -316,7 +319,9 @@ class LibraryPanel(QFrame):
         for key, _ in COUNTED:
             self.tiles[key].set_value(int(status.counts.get(key, 0)))
         pending = status.pending
-        self.pending_label.setText(f"{pending:,} files waiting to be indexed" if pending else "")
+        reason = getattr(status, "pending_reason", "")
+        text = f"{pending:,} file{'s' if pending != 1 else ''} waiting to be indexed" if pending else ""
+        self.pending_label.setText(f"{text}: {reason}" if text and reason else text)
         self.pending_label.setVisible(bool(pending))
         self.set_skipped(status.skipped)
         self._update_buttons()

@@ -316,6 +316,9 @@ class MainWindow(QMainWindow):
         self._k = self.settings.results_per_page
         self._last_results_query: Query | None = None
         self._reselect_item: int | None = None
+        self._search_rid = 0
+        self._search_error: tuple[str, str] | None = None
+        self._open_error: tuple[str, str] | None = None
         self._closing = False
         self._save_pool = QThreadPool(self)
         self._save_pool.setMaxThreadCount(1)
@@ -561,13 +564,14 @@ class MainWindow(QMainWindow):
 
     def _run(self, query: Query) -> None:
         self.query = query
+        self._search_error = None
         modality = self.search_bar.modality()
         if query.kind == "text":
-            self.host.search_text(query.value, k=self._k, modality=modality)
+            self._search_rid = self.host.search_text(query.value, k=self._k, modality=modality)
         elif query.kind == "image":
-            self.host.search_image(query.value, k=self._k, modality=modality)
+            self._search_rid = self.host.search_image(query.value, k=self._k, modality=modality)
         else:
-            self.host.similar(query.value, k=self._k, modality=modality)
+            self._search_rid = self.host.similar(query.value, k=self._k, modality=modality)
         self.search_bar.set_count("Searching…")
         self._update_center()
 
@@ -827,6 +831,9 @@ class MainWindow(QMainWindow):
     def _on_index_finished(self, report: IndexReport) -> None:
         self.library.index_finished(report)
         self.status.show_message(self.library.last_run.text(), 8000)
+        notice = getattr(report, "notice", "")
+        if notice:
+            self.notices.post(WARNING, notice)
         if report.skipped and not report.cancelled:
             self.notices.post(
                 INFO,
@@ -841,13 +848,19 @@ class MainWindow(QMainWindow):
     def _on_failed(self, rid: int, message: str, details: str) -> None:
         if rid == 0 and not self.host.models_loaded:
             self.status.set_models(())
+        if rid == 0 and self.host.status is None:
+            self._open_error = (message, details)
+        if rid and rid == self._search_rid:
+            self._search_error = (message, details)
+            self.search_bar.set_count("")
         self.notices.post(ERROR, message, details)
         self._update_center()
 
     # --- page logic ----------------------------------------------------------------------------
 
     def current_page(self) -> str:
-        """ "results", "empty" (no folders), "hint" (no query), "searching", "loading", "no-results", "opening"."""
+        """One of: results, empty (no folders), hint (no query), searching, loading, no-results,
+        opening, error."""
         return self._page
 
     def _update_center(self) -> None:
@@ -855,7 +868,18 @@ class MainWindow(QMainWindow):
         page = self.state_page
         n_items = sum(status.counts.values()) if status else 0
         if self.query is None:
-            if status is None:
+            if status is None and self._open_error is not None:
+                self._page = "error"
+                message, details = self._open_error
+                page.set_state(
+                    "error",
+                    "The library could not be opened",
+                    _short(message, details),
+                    button="Settings…",
+                    button_icon="settings",
+                    footnote="Choose another data folder or model in Settings; the log has the details.",
+                )
+            elif status is None:
                 self._page = "opening"
                 page.set_state(None, "Opening your library…", busy=True)
             elif not status.roots and not self.host.indexing:
@@ -894,7 +918,18 @@ class MainWindow(QMainWindow):
             return
 
         have_rows = self.results_model.rowCount() > 0
-        if self.host.search_pending and not (have_rows and self._last_results_query is not None):
+        if self._search_error is not None and not self.host.search_pending:
+            self._page = "error"
+            message, details = self._search_error
+            page.set_state(
+                "error",
+                "The search could not run",
+                _short(message, details),
+                button="Settings…",
+                button_icon="settings",
+            )
+            self.center.setCurrentWidget(page)
+        elif self.host.search_pending and not (have_rows and self._last_results_query is not None):
             if not self.host.models_loaded:
                 self._page = "loading"
                 page.set_state(
@@ -932,6 +967,8 @@ class MainWindow(QMainWindow):
     def _on_state_button(self) -> None:
         if self._page == "empty":
             self.choose_folder()
+        elif self._page == "error":
+            self.open_settings()
 
     def _update_actions(self) -> None:
         has = self.selected_result() is not None
@@ -1045,6 +1082,16 @@ class MainWindow(QMainWindow):
             self.loader.wait_idle(5000)
             self._save_pool.waitForDone(5000)
         event.accept()
+
+
+def _short(message: str, details: str) -> str:
+    """The message, plus the details when they are a human hint rather than a traceback."""
+    from html import escape
+
+    text = escape(message)
+    if details and "Traceback" not in details and len(details) < 400:
+        text += "<br><br>" + escape(details)
+    return text
 
 
 def _count_phrase(counts: dict[str, int]) -> str:

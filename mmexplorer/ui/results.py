@@ -85,7 +85,7 @@ def describe_matches(result: SearchResult) -> str:
 class PixmapCache:
     """A small LRU of QPixmaps keyed by (path, side). GUI thread only."""
 
-    def __init__(self, capacity: int = 800) -> None:
+    def __init__(self, capacity: int = 300) -> None:  # ~200 KB each at 256 px: about 60 MB
         self._items: OrderedDict[tuple[str, int], QPixmap] = OrderedDict()
         self._failed: dict[tuple[str, int], str] = {}
         self.capacity = capacity

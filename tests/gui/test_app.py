@@ -102,6 +102,8 @@ def test_worker_errors_are_non_blocking_notices_with_details(qtbot, make_window)
     qtbot.waitUntil(lambda: any(n.kind == "error" for n in w.notices.notices()), timeout=5_000)
     notice = next(n for n in w.notices.notices() if n.kind == "error")
     assert "no such image" in notice.message
+    assert w.current_page() == "error"
+    assert "no such image" in w.state_page.body.text()
     assert notice.details_button is not None
     qtbot.mouseClick(notice.details_button, Qt.MouseButton.LeftButton)
     assert notice.dialog is not None and notice.dialog.isVisible()
@@ -220,3 +222,37 @@ def test_window_geometry_is_remembered(qtbot, make_window):
     assert not store.value("window/geometry").isEmpty()
     assert store.value("search/modality") == "note"
     assert w2.search_bar.modality() == "note"
+
+
+def test_settings_dialog_edits_every_setting(qtbot):
+    from mmexplorer.ui.settings_dialog import SettingsDialog
+
+    dlg = SettingsDialog(Settings(image_model="tiny-random", recent_queries=("kept",)), current_data_dir="/d")
+    qtbot.addWidget(dlg)
+    assert dlg.model_spec() == "tiny-random"
+    dlg.model.setEditText("/models/my-clip")
+    dlg.device.setCurrentIndex(dlg.device.findData("cpu"))
+    dlg.data_dir.setText("/tmp/library-data")
+    dlg.per_page.setValue(120)
+    dlg.theme.setCurrentIndex(dlg.theme.findData("dark"))
+    got = dlg.result_settings()
+    assert got == Settings(
+        image_model="/models/my-clip",
+        device="cpu",
+        data_dir="/tmp/library-data",
+        results_per_page=120,
+        theme="dark",
+        recent_queries=("kept",),
+    )
+    dlg.model.setCurrentIndex(0)  # "Default (...)"
+    assert dlg.result_settings().image_model is None
+
+
+def test_standard_shortcuts_are_bound(qtbot, make_window):
+    from PySide6.QtGui import QKeySequence
+
+    w = make_window(engine_factory=factory())
+    assert w.add_folder_action.shortcut() == QKeySequence("Ctrl+O")
+    assert w.find_action.shortcut() == QKeySequence("Ctrl+F")
+    assert w.copy_action.shortcut() == QKeySequence("Ctrl+C")
+    assert w.escape_shortcut.key() == QKeySequence("Esc")

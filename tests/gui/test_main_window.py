@@ -96,8 +96,11 @@ def test_index_search_detail_similar_cancel_close(qtbot, make_window, gui_librar
     results = w.results_model.results()
     assert any(r.modality == Modality.NOTE for r in results)
 
-    # select the first card with the mouse: the detail pane shows it
+    # hovering a card shows its path
     first = results[0]
+    assert w.results_model.data(w.results_model.index(0), Qt.ItemDataRole.ToolTipRole).startswith(first.path)
+
+    # select the first card with the mouse: the detail pane shows it
     qtbot.mouseClick(
         w.results_view.viewport(), Qt.MouseButton.LeftButton, pos=w.results_view.card_rect(0).center()
     )
