@@ -921,11 +921,12 @@ class MainWindow(QMainWindow):
         if self._search_error is not None and not self.host.search_pending:
             self._page = "error"
             message, details = self._search_error
+            about_model = "model" in message.lower()  # the fix is in Settings; otherwise there is none
             page.set_state(
                 "error",
                 "The search could not run",
                 _short(message, details),
-                button="Settings…",
+                button="Settings…" if about_model else None,
                 button_icon="settings",
             )
             self.center.setCurrentWidget(page)
