@@ -138,7 +138,8 @@ class StatusBar(QStatusBar):
         names = []
         tooltip = []
         for m in models:
-            names.append(m.name)
+            # a model given as a folder or file is named by its path: show the last part
+            names.append(m.name.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1] or m.name)
             tooltip.append(f"{m.space}: {m.name} ({m.model_id}), {m.dim}-d, {m.device} {m.dtype}")
             if m.note:
                 tooltip.append(f"   {m.note}")
