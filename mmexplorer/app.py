@@ -83,7 +83,11 @@ def create_window(
     app.setWindowIcon(icons.app_icon())
     data_dir = Path(data_dir)
     host = WorkerHost(engine_factory or default_engine_factory)
-    loader = ThumbnailLoader(paths.thumbnails_dir(data_dir), threads=2)
+    # One thumbnail thread per spare core (at least one): on a 2-core machine more threads only
+    # contend with the GUI thread for the GIL and the CPU.
+    loader = ThumbnailLoader(
+        paths.thumbnails_dir(data_dir), threads=max(1, min(4, (os.cpu_count() or 2) - 1))
+    )
     window_state = QSettings(str(paths.settings_path().with_name("window.ini")), QSettings.Format.IniFormat)
     try:
         window = MainWindow(

@@ -244,6 +244,7 @@ class ResultDelegate(QStyledItemDelegate):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.card_size = QSize(self.MIN_CARD_WIDTH, self.card_height(self.MIN_CARD_WIDTH))
+        self._scaled: OrderedDict[tuple[int, int, int], QPixmap] = OrderedDict()
 
     @classmethod
     def card_height(cls, width: int) -> int:
@@ -384,12 +385,27 @@ class ResultDelegate(QStyledItemDelegate):
             state = index.data(ThumbStateRole)
             self._placeholder(painter, rect, pal, dark, "warning" if state == "failed" else "photo")
             return
-        # cover-crop: fill the preview area, cut the overflow evenly on both sides
-        src_w, src_h = pm.width(), pm.height()
-        scale = max(rect.width() / src_w, rect.height() / src_h)
-        cw, ch = rect.width() / scale, rect.height() / scale
-        source = QRectF((src_w - cw) / 2, (src_h - ch) / 2, cw, ch)
-        painter.drawPixmap(rect, pm, source)
+        dpr = painter.device().devicePixelRatioF()
+        w, h = round(rect.width() * dpr), round(rect.height() * dpr)
+        key = (pm.cacheKey(), w, h)
+        card = self._scaled.get(key)
+        if card is None:
+            # cover-crop (fill the preview area, cut the overflow evenly) and scale once per size:
+            # smooth-scaling every card on every repaint costs the GUI thread while scrolling
+            src_w, src_h = pm.width(), pm.height()
+            scale = max(w / src_w, h / src_h)
+            cw, ch = round(w / scale), round(h / scale)
+            crop = pm.copy((src_w - cw) // 2, (src_h - ch) // 2, cw, ch)
+            card = crop.scaled(
+                w, h, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
+            )
+            card.setDevicePixelRatio(dpr)
+            self._scaled[key] = card
+            while len(self._scaled) > 400:
+                self._scaled.popitem(last=False)
+        else:
+            self._scaled.move_to_end(key)
+        painter.drawPixmap(rect.topLeft(), card)
 
     def _paint_note(
         self, painter: QPainter, rect: QRectF, result: SearchResult, pal: QPalette, dark: bool
