@@ -5,8 +5,13 @@ text-text match ~0.7). So for each query and space we score a fixed reference sa
 vectors, and turn each hit's cosine into a robust z-score against that sample:
 `z = (s - median) / (1.4826 * MAD)`. A true match stands far out of its space's bulk; the best of a
 space with nothing relevant stays near the bulk's tail. Fused score = sum over the spaces an item
-matched in of `weight[space] * z`. The median/MAD choice over mean/std is measured in
-tests/bench/bench_fusion.py on labelled generated data.
+matched in of `weight[space] * z`.
+
+Measured with tests/bench/bench_fusion.py (72 shape photos + 12 notes, 50 labelled queries, aligned
+test model + all-MiniLM-L6-v2): top-1 0.80 with raw cosines, 1.00 with mean/std and 1.00 with
+median/MAD, once the text space's reference includes a fixed background of everyday sentences
+(without it, photo queries fell to 0.39 top-1 in a 36-photo library). median/MAD is kept because
+it is not dragged by the very matches it is meant to spot when a library holds many near-duplicates.
 """
 
 from __future__ import annotations
