@@ -119,8 +119,6 @@ def run(out: Path, model: str, theme: str, library: Path, lib_info: dict) -> lis
 
     colour_query = lib_info["photos"][0][1]  # e.g. "a red circle"
     window.search_bar.field.setFocus()
-    if model != "tiny-random":
-        window.search_bar.set_modality("photo")
     window.search(colour_query if model != "tiny-random" else "training for a marathon")
     s.until(lambda: window.current_page() == "results" and not window.host.search_pending)
     s.until(lambda: not window.loader._pending, 60)
