@@ -43,3 +43,15 @@ def tree_snapshot() -> Callable[[str | os.PathLike[str]], dict[str, tuple[int, i
     from mmexplorer.devtools.synth import snapshot_tree
 
     return snapshot_tree
+
+
+@pytest.fixture(scope="session")
+def aligned_model_dir() -> Path:
+    """The small aligned image-text model the suite trains itself (cached between runs).
+
+    A folder in open_clip's hf-hub layout: pass `str(aligned_model_dir)` wherever a model spec
+    goes (`load_image_model`, `Engine(image_model=...)`, `--model`).
+    """
+    from mmexplorer.devtools.aligned import ensure_aligned_model
+
+    return ensure_aligned_model()

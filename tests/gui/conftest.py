@@ -75,12 +75,3 @@ def make_window(qtbot: Any, data_dir: Path) -> Iterator[Callable[..., Any]]:
         w.close()
         assert time.monotonic() - started < 20, "closing the window took too long"
         assert w.host._thread.isFinished(), "the worker thread is still running after close"
-
-
-@pytest.fixture(scope="session")
-def aligned_model_dir() -> Path:
-    """The small image-text model the suite trains itself (cached between runs), as a model spec folder."""
-    aligned = pytest.importorskip(
-        "mmexplorer.devtools.aligned", reason="the aligned test model is not available"
-    )
-    return Path(aligned.ensure_aligned_model())
