@@ -10,18 +10,6 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def aligned_model_dir() -> Path:
-    """The small aligned image-text model the suite trains itself (cached between runs).
-
-    A folder in open_clip's hf-hub layout: pass `str(aligned_model_dir)` wherever a model spec
-    goes (`load_image_model`, `Engine(image_model=...)`, `--model`).
-    """
-    from mmexplorer.devtools.aligned import ensure_aligned_model
-
-    return ensure_aligned_model()
-
-
-@pytest.fixture(scope="session")
 def tiny_clip():
     """The tiny-random open_clip encoder on CPU (random weights: plumbing only, no semantics)."""
     from mmexplorer.core.models import load_image_model
