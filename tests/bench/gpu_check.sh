@@ -44,15 +44,21 @@ else
 fi
 
 # -- packages ------------------------------------------------------------------------------------
-have() { "$PY" -c "import $1" >/dev/null 2>&1; }
-missing=()
-have numpy || missing+=(numpy)
-have faiss || missing+=(faiss)
-have torch || missing+=(torch)
-have open_clip || missing+=(open_clip_torch)
-have safetensors || missing+=(safetensors)
-have platformdirs || missing+=(platformdirs)
-have PIL || missing+=(pillow)
+# One probe without importing anything heavy (importing torch three times cost 40 s on a loaded box).
+probe() {
+    "$PY" - <<'PYEOF'
+import importlib.util
+
+wanted = {
+    "numpy": "numpy", "faiss": "faiss", "torch": "torch", "open_clip": "open_clip_torch",
+    "safetensors": "safetensors", "platformdirs": "platformdirs", "PIL": "pillow",
+    "pillow_heif": "pillow-heif", "transformers": "transformers",
+    "sentence_transformers": "sentence-transformers",
+}
+print(" ".join(pkg for mod, pkg in wanted.items() if importlib.util.find_spec(mod) is None))
+PYEOF
+}
+read -r -a missing <<<"$(probe)"
 if [ ${#missing[@]} -gt 0 ]; then
     log "missing: ${missing[*]}"
     WHEELS=${WHEELS:-$REPO/.whl}
@@ -70,11 +76,16 @@ if [ ${#missing[@]} -gt 0 ]; then
                 pkgs+=("$m")
             fi
         done
-        # Into the interpreter's own environment, so pip keeps the numpy/torch already there.
-        timeout 150 "$PY" -m pip install -q --no-cache-dir "${pkgs[@]}" || log "pip install ${pkgs[*]} failed"
+        # Into the interpreter's own environment, so pip keeps the numpy/torch already there;
+        # no retries, so a machine without a package index fails in seconds, not minutes.
+        timeout 150 "$PY" -m pip install -q --no-cache-dir --retries 0 --timeout 15 "${pkgs[@]}" \
+            || log "pip install ${pkgs[*]} failed"
     fi
+    read -r -a missing <<<"$(probe)"
+    [ ${#missing[@]} -gt 0 ] && log "still missing: ${missing[*]}"
 fi
-if ! have faiss || ! have numpy; then
+has_pkg() { [[ " ${missing[*]} " != *" $1 "* ]]; }
+if ! has_pkg faiss || ! has_pkg numpy; then
     echo "{\"error\": \"faiss and numpy are needed (missing: ${missing[*]}); carry wheels in .whl/\"}"
     exit 1
 fi
@@ -83,7 +94,7 @@ log "faiss GPUs: $faiss_gpus; $(left) s of the budget left"
 
 # -- benchmarks ----------------------------------------------------------------------------------
 search_args=(--json --n "$N" --workdir "$WORK/search")
-have open_clip || search_args+=(--no-e2e)
+has_pkg open_clip_torch && has_pkg torch || search_args+=(--no-e2e)
 indexing_present=0
 [ -f tests/bench/bench_indexing.py ] && indexing_present=1
 
