@@ -244,7 +244,9 @@ class Worker(QObject):
         try:
             if cancel.is_set():
                 raise Cancelled("cancelled before it started")
-            report = self._require_engine().index(roots, progress=on_progress, cancel=cancel.is_set)
+            report = self._require_engine().index(
+                roots, progress=on_progress, cancel=cancel.is_set, background_rebuild=True
+            )
         except Cancelled:
             report = IndexReport(cancelled=True)
         except Exception as e:  # noqa: BLE001 - the worker boundary reports every failure

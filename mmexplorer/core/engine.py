@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -72,6 +73,8 @@ class Engine:
         self._indexes: dict[str, VectorIndex] = {}
         self._searcher: Any = None
         self.indexer_batch_size = 32
+        self._rebuilding: set[str] = set()
+        self.flat_threshold: int | None = None  # None: core.index's measured default
         self._reconcile()
 
     # -- models -----------------------------------------------------------------------------
@@ -135,13 +138,14 @@ class Engine:
             dim = int(stored)
         from mmexplorer.core.index import VectorIndex
 
+        options = {} if self.flat_threshold is None else {"flat_threshold": self.flat_threshold}
         try:
-            index = VectorIndex.open(paths.index_dir(self.data_dir), space, dim)
+            index = VectorIndex.open(paths.index_dir(self.data_dir), space, dim, **options)
         except CatalogError as e:
             # A corrupt or mismatched index file is rebuilt from the catalog: re-encode its items.
             log.warning("%s; the %s space will be re-encoded", e, space)
             self._drop_index(space, forget_items=True)
-            index = VectorIndex.open(paths.index_dir(self.data_dir), space, dim)
+            index = VectorIndex.open(paths.index_dir(self.data_dir), space, dim, **options)
         self._indexes[space] = index
         return index
 
@@ -232,8 +236,13 @@ class Engine:
         *,
         progress: Callable[..., None] | None = None,
         cancel: Callable[[], bool] | None = None,
+        background_rebuild: bool = False,
     ) -> IndexReport:
-        """Bring the index up to date with the folders (all library roots when `roots` is None)."""
+        """Bring the index up to date with the folders (all library roots when `roots` is None).
+
+        When a space grew or shrank past a threshold its FAISS index switches kind afterwards
+        (see `optimise_indexes`); `background_rebuild` does that in a thread.
+        """
         from mmexplorer.core.indexer import Indexer
 
         chosen = self.add_roots(roots) if roots else self.catalog.roots()
@@ -246,7 +255,46 @@ class Engine:
             self._requested_image_model,
         ):
             self.image_encoder()
-        return Indexer(self, batch_size=self.indexer_batch_size).run(chosen, progress=progress, cancel=cancel)
+        report = Indexer(self, batch_size=self.indexer_batch_size).run(chosen, progress=progress, cancel=cancel)
+        self.optimise_indexes(background=background_rebuild)
+        return report
+
+    def optimise_indexes(self, *, background: bool = False) -> list[str]:
+        """Switch a space to the index kind its size calls for (exact flat while small, IVF above).
+
+        Args:
+            background: build the replacement in a thread and swap it in when ready, so search
+                keeps working meanwhile (the GUI); else rebuild now (the CLI, a batch process).
+
+        Returns:
+            The spaces whose rebuild was done or started.
+        """
+        started = []
+        for space, index in list(self._indexes.items()):
+            spec = index.target_spec()
+            if spec is None or space in self._rebuilding:
+                continue
+            log.info("the %s index holds %d vectors: switching %s -> %s", space, index.ntotal, index.kind, spec)
+            started.append(space)
+            if not background:
+                index.rebuild(spec)
+                index.save()
+                continue
+            self._rebuilding.add(space)
+            threading.Thread(
+                target=self._rebuild_in_background, args=(space, index, spec), name=f"mmx-rebuild-{space}", daemon=True
+            ).start()
+        return started
+
+    def _rebuild_in_background(self, space: str, index: VectorIndex, spec: str) -> None:
+        try:
+            replacement = index.build_replacement(spec)
+            index.swap_in(replacement)  # replays what changed meanwhile; cheap, under the index's lock
+            index.save()
+        except Exception:  # the old index stays live and correct; the next run tries again
+            log.exception("rebuilding the %s index as %s failed", space, spec)
+        finally:
+            self._rebuilding.discard(space)
 
     # -- search -----------------------------------------------------------------------------
     def _search(self) -> Any:

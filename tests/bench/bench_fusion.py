@@ -19,10 +19,10 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from mmexplorer.core.engine import Engine  # noqa: E402
-from mmexplorer.core.search import Searcher  # noqa: E402
-from mmexplorer.devtools import synth  # noqa: E402
-from mmexplorer.devtools.aligned import ensure_aligned_model  # noqa: E402
+from mmexplorer.core.engine import Engine
+from mmexplorer.core.search import Searcher
+from mmexplorer.devtools import synth
+from mmexplorer.devtools.aligned import ensure_aligned_model
 
 
 def main() -> int:

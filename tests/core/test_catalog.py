@@ -19,7 +19,7 @@ def catalog(tmp_path):
 
 
 def _add(c: cat.Catalog, path: str, **kw) -> int:
-    args = dict(modality="photo", size=10, mtime_ns=1, status=cat.INDEXED, content_hash="h" + path)
+    args = {"modality": "photo", "size": 10, "mtime_ns": 1, "status": cat.INDEXED, "content_hash": "h" + path}
     args.update(kw)
     with c.transaction():
         return c.upsert_item(path, **args)
@@ -90,10 +90,9 @@ def test_items_under_matches_only_that_folder_even_with_like_wildcards(catalog):
 
 
 def test_a_failed_transaction_leaves_nothing(catalog):
-    with pytest.raises(RuntimeError):
-        with catalog.transaction():
-            catalog.upsert_item("/r/x.jpg", modality="photo", size=1, mtime_ns=1, status=cat.INDEXED)
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), catalog.transaction():
+        catalog.upsert_item("/r/x.jpg", modality="photo", size=1, mtime_ns=1, status=cat.INDEXED)
+        raise RuntimeError("boom")
     assert catalog.item_by_path("/r/x.jpg") is None
 
 

@@ -3,9 +3,10 @@ incremental runs, crash recovery, cancellation, model changes, roots."""
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import threading
-from pathlib import Path
+import time
 
 import numpy as np
 import pytest
@@ -36,12 +37,12 @@ def test_progress_is_reported_and_reaches_the_total(small_library, tmp_path):
     encoding = [p for p in seen if p.phase == "encoding"]
     assert encoding[0].total == len(photos) + len(notes)
     assert seen[-1].phase == "done" and seen[-1].done == seen[-1].total == 28
-    assert all(a.done <= b.done for a, b in zip(encoding, encoding[1:]))
+    assert all(a.done <= b.done for a, b in itertools.pairwise(encoding))
     assert report.added == 28 and report.encoded == 28
 
 
 def test_cancel_commits_what_is_done_and_the_next_run_resumes(small_library, tmp_path):
-    root, photos, notes = small_library
+    root, _photos, _notes = small_library
     stop = threading.Event()
 
     def progress(p):
@@ -143,3 +144,25 @@ def test_data_dir_inside_a_root_is_never_indexed(small_library):
         assert not any("appdata" in p for p in _all_paths(engine))
     with pytest.raises(UsageError):
         Engine(root / "appdata").add_roots([root / "appdata"])
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_the_index_switches_kind_as_the_library_grows_and_search_keeps_working(tmp_path, background):
+    root = tmp_path / "lib"
+    photos = synth.make_photo_library(root, n=60, seed=5, size=(48, 48))
+    data = tmp_path / "data"
+    with Engine(data, image_model="tiny-random") as engine:
+        engine.flat_threshold = 40
+        engine.index([root], background_rebuild=background)
+        image = engine.space_index("image")
+        if background:
+            deadline = time.monotonic() + 60
+            while engine._rebuilding and time.monotonic() < deadline:
+                assert len(_all_paths(engine)) == 60  # searching while the replacement is built
+                time.sleep(0.05)
+        assert image.kind.startswith("IVF"), image.kind
+        probe = str(photos[11][0])
+        assert engine.search_image(probe, k=1)[0].path == probe
+    with Engine(data) as engine:  # persisted as the new kind
+        assert engine.space_index("image").kind.startswith("IVF")
+        assert len(_all_paths(engine)) == 60

@@ -3,8 +3,6 @@ and a mixed library where only a working calibration ranks photos and notes agai
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from mmexplorer.core.engine import Engine

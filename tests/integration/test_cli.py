@@ -25,6 +25,7 @@ def mmx(*args: str, data_dir: Path, check: bool = True, timeout: float = 300) ->
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     proc = subprocess.run(
         [sys.executable, "-m", "mmexplorer", *args, "--data-dir", str(data_dir)],
+        check=False,
         capture_output=True,
         text=True,
         env=env,
