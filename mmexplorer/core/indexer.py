@@ -615,8 +615,10 @@ def _decode_one(task: Task, image_encoder: Any) -> Decoded:
             out.text = media.read_note(path)
     except DecodeError as e:
         out.error = e.reason
-    except OSError as e:
+    except (PermissionError, FileNotFoundError, IsADirectoryError) as e:
         out.error = f"cannot read file: {e.strerror or e}"
+    except OSError as e:  # raised by a decoder (PIL), not by the file system: the content is bad
+        out.error = f"truncated or corrupt file: {e.strerror or e}"
     except ModelUnavailableError:
         raise
     except Exception as e:  # a decoder bug must cost one file, not the run

@@ -110,7 +110,7 @@ class FakeEngine:
             del self._items[i]
         return len(gone)
 
-    def index(self, roots=None, *, progress=None, cancel=None) -> IndexReport:
+    def index(self, roots=None, *, progress=None, cancel=None, background_rebuild=False) -> IndexReport:
         self._touch()
         if roots:
             self.add_roots(roots)
