@@ -445,15 +445,8 @@ class Indexer:
         new_ids: list[int] = []
         with self.catalog.transaction():
             for d in batch:
-                item_id = self.catalog.upsert_item(
-                    d.task.path,
-                    modality=d.task.modality.value,
-                    size=d.task.size,
-                    mtime_ns=d.task.mtime_ns,
-                    status=cat.INDEXED,
-                    content_hash=d.content_hash,
-                    width=d.width,
-                    height=d.height,
+                item_id = self._record(
+                    d.task, cat.INDEXED, content_hash=d.content_hash, width=d.width, height=d.height
                 )
                 removals += [("text", i) for _s, i in self.catalog.chunk_ids_of([item_id]) if _s == "text"]
                 old, new = self.catalog.replace_chunks(item_id, "image", [None])
@@ -483,14 +476,7 @@ class Indexer:
         new_ids: list[int] = []
         with self.catalog.transaction():
             for d, chunks in zip(batch, chunked):
-                item_id = self.catalog.upsert_item(
-                    d.task.path,
-                    modality=d.task.modality.value,
-                    size=d.task.size,
-                    mtime_ns=d.task.mtime_ns,
-                    status=cat.INDEXED,
-                    content_hash=d.content_hash,
-                )
+                item_id = self._record(d.task, cat.INDEXED, content_hash=d.content_hash)
                 old, new = self.catalog.replace_chunks(item_id, "text", chunks)
                 removals += [("text", i) for i in old]
                 new_ids += new
@@ -501,37 +487,24 @@ class Indexer:
 
     def _commit_skip(self, d: Decoded) -> None:
         with self.catalog.transaction():
-            item_id = self.catalog.upsert_item(
-                d.task.path,
-                modality=d.task.modality.value,
-                size=d.task.size,
-                mtime_ns=d.task.mtime_ns,
-                status=cat.SKIPPED,
-                content_hash=d.content_hash,
-                error=d.error,
-            )
+            item_id = self._record(d.task, cat.SKIPPED, content_hash=d.content_hash, error=d.error)
             removals = self.catalog.drop_chunks(item_id)
         self.engine.remove_vectors(removals)
 
     def _commit_waiting(self, tasks: list[Task], reason: str) -> None:
         with self.catalog.transaction():
             for t in tasks:
-                self.catalog.upsert_item(
-                    t.path, modality=t.modality.value, size=t.size, mtime_ns=t.mtime_ns, status=cat.PENDING,
-                    error=reason,
-                )
+                self._record(t, cat.PENDING, error=reason)
+
+    def _record(self, task: Task, status: str, **fields: Any) -> int:
+        """Write a file's catalog row as of this run (inside the caller's transaction)."""
+        return self.catalog.upsert_item(
+            task.path, modality=task.modality.value, size=task.size, mtime_ns=task.mtime_ns, status=status, **fields
+        )
 
     def _commit_recording(self, d: Decoded) -> None:
         with self.catalog.transaction():
-            self.catalog.upsert_item(
-                d.task.path,
-                modality=d.task.modality.value,
-                size=d.task.size,
-                mtime_ns=d.task.mtime_ns,
-                status=cat.UNSUPPORTED,
-                content_hash=d.content_hash,
-                error=UNSUPPORTED_RECORDING,
-            )
+            self._record(d.task, cat.UNSUPPORTED, content_hash=d.content_hash, error=UNSUPPORTED_RECORDING)
 
     def _apply_moves_and_deletes(self, the_plan: Plan) -> None:
         if not the_plan.moved and not the_plan.deleted:
