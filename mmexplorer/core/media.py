@@ -369,8 +369,10 @@ def _open_image(path: Path) -> Image.Image:
         raise _not_an_image(path, path.suffix.lower()) from e
     except FileNotFoundError as e:
         raise DecodeError(path, "file not found") from e
-    except OSError as e:
+    except (PermissionError, IsADirectoryError) as e:
         raise DecodeError(path, f"cannot read file: {e.strerror or e}") from e
+    except OSError as e:  # raised by a plugin parsing a header cut short, not by the file system
+        raise DecodeError(path, f"truncated or corrupt image: {e.strerror or e}") from e
     except Exception as e:  # plugins raise SyntaxError, ValueError, struct.error ... on bad headers
         raise DecodeError(path, f"corrupt image header: {e}") from e
 

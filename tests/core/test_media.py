@@ -444,3 +444,17 @@ def test_note_queries_point_at_notes_without_their_key_words(tmp_path):
         assert key in paths
         assert not set(key.split("_")) & set(query.lower().split()), query
     assert media.read_note(paths["dentist"]).startswith("Dentist appointment\n")
+
+
+def test_a_jpeg_cut_inside_its_header_is_reported_as_corrupt_not_unreadable(tmp_path):
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(buf, "JPEG")
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(buf.getvalue()[:200])
+    with pytest.raises(media.DecodeError) as info:
+        media.load_image(path, min_side=32)
+    assert info.value.reason.startswith("truncated or corrupt image"), info.value.reason
