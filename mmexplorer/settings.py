@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from mmexplorer.core import paths
+from mmexplorer.core.fsutil import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -101,23 +100,9 @@ def load(path: Path | None = None) -> Settings:
 
 
 def save(settings: Settings, path: Path | None = None) -> Path:
-    """Write settings atomically (temp file in the same folder, then os.replace)."""
+    """Write settings atomically (temp file in the same folder, fsync, then os.replace)."""
     path = path or paths.settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     data = asdict(settings)
     data["recent_queries"] = list(settings.recent_queries)
-    fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -1,25 +1,27 @@
-"""The facade the CLI and the GUI worker drive: one library (data dir), its catalog, indexes and encoders.
+"""The facade the CLI and the GUI worker drive: one library (data dir) composed of its parts.
 
-An Engine lives on one thread. Models load lazily (or on `load_models()`), so opening a library is
-fast; the image model that built the index is remembered in the catalog, so a later `search`
-without `--model` uses the same one.
+An Engine composes a catalog (core.catalog), the library's vector spaces (core.spaces: encoders and
+FAISS indexes), an indexer (core.indexer) and a searcher (core.search); each part gets what it needs
+in its constructor, and none calls back into the Engine. An Engine lives on one thread. Models load
+lazily (or on `load_models()`), so opening a library is fast; the models that built the library are
+remembered in the catalog, so a later `search` without `--model` uses the same ones.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
-
-import numpy as np
+from typing import Self
 
 from mmexplorer.core import catalog as cat
 from mmexplorer.core import paths
-from mmexplorer.core.errors import CatalogError, UsageError
+from mmexplorer.core.errors import UsageError
+from mmexplorer.core.index import VectorIndex
+from mmexplorer.core.indexer import Indexer
+from mmexplorer.core.search import Searcher
+from mmexplorer.core.spaces import SpaceOptions, Spaces, VectorSpace
 from mmexplorer.core.types import (
     FusionWeights,
     IndexReport,
@@ -28,19 +30,16 @@ from mmexplorer.core.types import (
     Modality,
     ModelInfo,
     ModelStatus,
+    Query,
     SearchResult,
+    Space,
 )
-
-if TYPE_CHECKING:
-    from mmexplorer.core.index import VectorIndex
 
 log = logging.getLogger(__name__)
 
-SPACE_OF_MODALITY = {Modality.PHOTO: "image", Modality.NOTE: "text"}
-
 
 class Engine:
-    """One library: catalog + FAISS spaces + encoders.
+    """One library: catalog + vector spaces + indexer + searcher.
 
     Args:
         data_dir: the library's data dir (None: $MMEXPLORER_DATA_DIR or the platform default).
@@ -62,140 +61,42 @@ class Engine:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.catalog = cat.Catalog(paths.catalog_path(self.data_dir))
         self.device = device
-        self.on_model_status = on_model_status
-        if image_model is not None:
-            from mmexplorer.core.models import parse_image_spec
-
-            parse_image_spec(image_model)  # a typo is a usage error now, not after a long scan
-        self._requested_image_model = image_model
-        self._image: Any = None
-        self._text: Any = None
-        self._indexes: dict[str, VectorIndex] = {}
-        self._searcher: Any = None
+        self.options = SpaceOptions(paths.index_dir(self.data_dir), device=device, on_status=on_model_status)
+        self.spaces = Spaces(self.catalog, self.options, requested={Space.IMAGE: image_model})
+        self.searcher = Searcher(self.catalog, self.spaces)
         self.indexer_batch_size = 32
-        self._rebuilding: set[str] = set()
-        self.flat_threshold: int | None = None  # None: core.index's measured default
-        self._reconcile()
+        self.spaces.reconcile()
+
+    @property
+    def flat_threshold(self) -> int | None:
+        """Vectors up to which a space stays an exact index (None: core.index's measured default)."""
+        return self.options.flat_threshold
+
+    @flat_threshold.setter
+    def flat_threshold(self, value: int | None) -> None:
+        self.options.flat_threshold = value
 
     # -- models -----------------------------------------------------------------------------
     @property
     def image_model_spec(self) -> str:
-        from mmexplorer.core.models import DEFAULT_IMAGE_MODEL
-
-        return self._requested_image_model or self.catalog.get_meta("image_spec") or DEFAULT_IMAGE_MODEL
-
-    def image_encoder(self) -> Any:
-        if self._image is None:
-            from mmexplorer.core.models import load_image_model, parse_image_spec
-
-            spec = parse_image_spec(self.image_model_spec)
-            self._image = load_image_model(spec, device=self.device, on_status=self.on_model_status)
-            self._adopt_model("image", self._image, spec_name=self.image_model_spec, modality=Modality.PHOTO)
-        return self._image
-
-    def text_encoder(self) -> Any:
-        if self._text is None:
-            from mmexplorer.core.models import load_text_model
-
-            self._text = load_text_model(device=self.device, on_status=self.on_model_status)
-            self._adopt_model("text", self._text, spec_name=self._text.name, modality=Modality.NOTE)
-        return self._text
+        return self.spaces[Space.IMAGE].spec
 
     def load_models(self) -> list[ModelInfo]:
-        """Load both encoders now (the GUI does this in the background at start)."""
-        self.text_encoder()
-        self.image_encoder()
+        """Load every space's encoder now (the GUI does this in the background at start)."""
+        # The text space first: it loads in a second, and notes become searchable meanwhile.
+        for space in sorted(self.spaces.values(), key=lambda s: s.key is Space.IMAGE):
+            space.encoder()
         return self.model_info()
 
     def model_info(self) -> list[ModelInfo]:
-        return [m.info() for m in (self._image, self._text) if m is not None]
+        return self.spaces.model_info()
 
-    def _adopt_model(self, space: str, encoder: Any, *, spec_name: str, modality: Modality) -> None:
-        """A space's vectors are only comparable within one model: re-embed when the model changed."""
-        stored = self.catalog.get_meta(f"model:{space}")
-        if stored is not None and stored != encoder.model_id:
-            log.warning("the %s model changed (%s -> %s): its items will be re-encoded", space, stored, encoder.model_id)
-            with self.catalog.transaction():
-                self.catalog.clear_space(space)
-                self.catalog.pending_for_modality(modality.value)
-            self._drop_index(space)
-        with self.catalog.transaction():
-            self.catalog.set_meta(f"model:{space}", encoder.model_id)
-            self.catalog.set_meta(f"dim:{space}", str(encoder.dim))
-            if space == "image":
-                self.catalog.set_meta("image_spec", spec_name)
+    def space(self, key: Space | str) -> VectorSpace:
+        return self.spaces[key]
 
-    # -- indexes ----------------------------------------------------------------------------
-    def space_index(self, space: str, dim: int | None = None) -> VectorIndex | None:
-        """The FAISS index of a space, opened on first use; None if the space has never been used."""
-        index = self._indexes.get(space)
-        if index is not None:
-            return index
-        if dim is None:
-            stored = self.catalog.get_meta(f"dim:{space}")
-            if stored is None:
-                return None
-            dim = int(stored)
-        from mmexplorer.core.index import VectorIndex
-
-        options = {} if self.flat_threshold is None else {"flat_threshold": self.flat_threshold}
-        try:
-            index = VectorIndex.open(paths.index_dir(self.data_dir), space, dim, **options)
-        except CatalogError as e:
-            # A corrupt or mismatched index file is rebuilt from the catalog: re-encode its items.
-            log.warning("%s; the %s space will be re-encoded", e, space)
-            self._drop_index(space, forget_items=True)
-            index = VectorIndex.open(paths.index_dir(self.data_dir), space, dim, **options)
-        self._indexes[space] = index
-        return index
-
-    def _drop_index(self, space: str, *, forget_items: bool = False) -> None:
-        self._indexes.pop(space, None)
-        directory = paths.index_dir(self.data_dir)
-        for f in directory.glob(f"{space}.*") if directory.exists() else ():
-            f.unlink()
-        if forget_items:
-            modality = Modality.PHOTO if space == "image" else Modality.NOTE
-            with self.catalog.transaction():
-                self.catalog.clear_space(space)
-                self.catalog.pending_for_modality(modality.value)
-
-    def remove_vectors(self, pairs: Sequence[tuple[str, int]]) -> None:
-        by_space: dict[str, list[int]] = defaultdict(list)
-        for space, vid in pairs:
-            by_space[space].append(vid)
-        for space, ids in by_space.items():
-            index = self.space_index(space)
-            if index is not None and ids:
-                index.remove(np.asarray(ids, dtype=np.int64))
-
-    def save_indexes(self) -> None:
-        for index in self._indexes.values():
-            index.save()
-
-    def _reconcile(self) -> None:
-        """Make catalog and indexes agree after a crash: drop stray vectors, re-queue lost ones."""
-        for space in ("image", "text"):
-            index = self.space_index(space)
-            if index is None:
-                continue
-            in_index = set(index.ids().tolist())
-            in_catalog: dict[int, int] = dict(self.catalog.vector_ids(space))
-            stray = [vid for vid in in_index if vid not in in_catalog]
-            lost_items = {item for vid, item in in_catalog.items() if vid not in in_index}
-            if stray:
-                log.warning("removing %d vectors of %s that the catalog does not know", len(stray), space)
-                index.remove(np.asarray(stray, dtype=np.int64))
-            if lost_items:
-                log.warning("%d items lost their %s vectors (interrupted run): re-queued", len(lost_items), space)
-                removals: list[tuple[str, int]] = []
-                with self.catalog.transaction():
-                    for item_id in lost_items:
-                        removals += self.catalog.drop_chunks(item_id)
-                    self.catalog.set_status(sorted(lost_items), cat.PENDING)
-                self.remove_vectors(removals)
-            if stray or lost_items:
-                index.save()
+    def space_index(self, key: Space | str) -> VectorIndex | None:
+        """A space's FAISS index (None if the space has never been used)."""
+        return self.spaces[key].index()
 
     # -- library ----------------------------------------------------------------------------
     def roots(self) -> list[str]:
@@ -226,8 +127,8 @@ class Engine:
         with self.catalog.transaction():
             removals = self.catalog.delete_items(ids)
             self.catalog.remove_root(root)
-        self.remove_vectors(removals)
-        self.save_indexes()
+        self.spaces.remove_vectors(removals)
+        self.spaces.save()
         return len(ids)
 
     def index(
@@ -243,79 +144,34 @@ class Engine:
         When a space grew or shrank past a threshold its FAISS index switches kind afterwards
         (see `optimise_indexes`); `background_rebuild` does that in a thread.
         """
-        from mmexplorer.core.indexer import Indexer
-
         chosen = self.add_roots(roots) if roots else self.catalog.roots()
         if not chosen:
             raise UsageError("no folders in the library yet: add one first")
         # An explicitly requested model that differs from the one the index was built with
         # re-embeds the photos now, not at the next search.
-        if self._requested_image_model and self.catalog.get_meta("image_spec") not in (
-            None,
-            self._requested_image_model,
-        ):
-            self.image_encoder()
-        report = Indexer(self, batch_size=self.indexer_batch_size).run(chosen, progress=progress, cancel=cancel)
-        self.optimise_indexes(background=background_rebuild)
+        for space in self.spaces.values():
+            if space.wants_new_model:
+                space.encoder()
+        indexer = Indexer(self.catalog, self.spaces, exclude=[self.data_dir], batch_size=self.indexer_batch_size)
+        report = indexer.run(chosen, progress=progress, cancel=cancel)
+        self.spaces.optimise(background=background_rebuild)
         return report
 
-    def optimise_indexes(self, *, background: bool = False) -> list[str]:
-        """Switch a space to the index kind its size calls for (exact flat while small, IVF above).
-
-        Args:
-            background: build the replacement in a thread and swap it in when ready, so search
-                keeps working meanwhile (the GUI); else rebuild now (the CLI, a batch process).
-
-        Returns:
-            The spaces whose rebuild was done or started.
-        """
-        started = []
-        for space, index in list(self._indexes.items()):
-            spec = index.target_spec()
-            if spec is None or space in self._rebuilding:
-                continue
-            log.info("the %s index holds %d vectors: switching %s -> %s", space, index.ntotal, index.kind, spec)
-            started.append(space)
-            if not background:
-                index.rebuild(spec)
-                index.save()
-                continue
-            self._rebuilding.add(space)
-            threading.Thread(
-                target=self._rebuild_in_background, args=(space, index, spec), name=f"mmx-rebuild-{space}", daemon=True
-            ).start()
-        return started
-
-    def _rebuild_in_background(self, space: str, index: VectorIndex, spec: str) -> None:
-        try:
-            replacement = index.build_replacement(spec)
-            index.swap_in(replacement)  # replays what changed meanwhile; cheap, under the index's lock
-            index.save()
-        except Exception:  # the old index stays live and correct; the next run tries again
-            log.exception("rebuilding the %s index as %s failed", space, spec)
-        finally:
-            self._rebuilding.discard(space)
+    def optimise_indexes(self, *, background: bool = False) -> list[Space]:
+        """Switch each space to the index kind its size calls for (see `Spaces.optimise`)."""
+        return self.spaces.optimise(background=background)
 
     # -- search -----------------------------------------------------------------------------
-    def _search(self) -> Any:
-        if self._searcher is None:
-            from mmexplorer.core.search import Searcher
-
-            self._searcher = Searcher(self)
-        return self._searcher
-
-    def search_text(
-        self, query: str, *, k: int = 20, modality: Modality | str | None = None, weights: FusionWeights | None = None
+    def search(
+        self,
+        query: Query,
+        *,
+        k: int = 20,
+        modality: Modality | str | None = None,
+        weights: FusionWeights | None = None,
     ) -> list[SearchResult]:
-        return self._search().text(query, k=k, modality=_modality(modality), weights=weights)
-
-    def search_image(
-        self, image: Any, *, k: int = 20, modality: Modality | str | None = None, weights: FusionWeights | None = None
-    ) -> list[SearchResult]:
-        return self._search().image(image, k=k, modality=_modality(modality), weights=weights)
-
-    def similar(self, item_id: int, *, k: int = 20, modality: Modality | str | None = None) -> list[SearchResult]:
-        return self._search().similar(item_id, k=k, modality=_modality(modality))
+        """Run a typed query (TextQuery, ImageQuery, ItemQuery) across every space it reaches."""
+        return self.searcher.search(query, k=k, modality=_modality(modality), weights=weights)
 
     # -- reporting --------------------------------------------------------------------------
     def item(self, item_id: int) -> ItemDetail:
@@ -331,21 +187,16 @@ class Engine:
     def _detail(self, row: cat.ItemRow) -> ItemDetail:
         text = None
         if row.modality == Modality.NOTE.value and row.status == cat.INDEXED:
-            from mmexplorer.core import media
             from mmexplorer.core.errors import DecodeError
+            from mmexplorer.core.media import notes
 
             try:
-                text = media.read_note(Path(row.path))
+                text = notes.read_note(Path(row.path))
             except (DecodeError, OSError):
                 text = None
         return self.catalog.detail(row, text=text)
 
     def status(self) -> LibraryStatus:
-        kinds = {}
-        for space in ("image", "text"):
-            index = self.space_index(space)
-            if index is not None:
-                kinds[space] = f"{index.kind} ({index.ntotal} vectors)"
         return LibraryStatus(
             data_dir=str(self.data_dir),
             roots=tuple(self.catalog.roots()),
@@ -354,12 +205,12 @@ class Engine:
             pending=self.catalog.count_status(cat.PENDING),
             pending_reason=self.catalog.pending_reason(),
             models=tuple(self.model_info()),
-            index_kinds=kinds,
+            index_kinds=self.spaces.index_kinds(),
         )
 
     def close(self) -> None:
         try:
-            self.save_indexes()
+            self.spaces.save()
         finally:
             self.catalog.close()
 

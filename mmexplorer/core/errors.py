@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
+
+from mmexplorer.core.types import ErrorInfo, ErrorKind
 
 
 class MMExplorerError(Exception):
@@ -47,3 +50,37 @@ class CatalogError(MMExplorerError):
 
 class Cancelled(MMExplorerError):
     """A long job was cancelled by its caller; what was committed stays committed."""
+
+
+class LibraryBusyError(MMExplorerError):
+    """Another process holds the library's write lock (an index run in another window or shell).
+
+    Attributes:
+        pid: the process that holds it, when known.
+    """
+
+    def __init__(self, data_dir: Path | str, pid: int | None) -> None:
+        who = f"indexing by PID {pid}" if pid else "indexing in another process"
+        super().__init__(f"library busy: {who} ({data_dir})")
+        self.data_dir = Path(data_dir)
+        self.pid = pid
+
+
+def error_info(exc: BaseException) -> ErrorInfo:
+    """The typed record a UI shows for an exception: kind, one-line message, hint, details."""
+    details = "".join(traceback.format_exception(exc))
+    if isinstance(exc, ModelUnavailableError):
+        return ErrorInfo(ErrorKind.MODEL, f"Model “{exc.model}” is not available on this computer", exc.hint, details)
+    kinds = (
+        (UsageError, ErrorKind.USAGE),
+        (DecodeError, ErrorKind.DECODE),
+        (CatalogError, ErrorKind.CATALOG),
+        (LibraryBusyError, ErrorKind.BUSY),
+        (Cancelled, ErrorKind.CANCELLED),
+    )
+    for cls, kind in kinds:
+        if isinstance(exc, cls):
+            return ErrorInfo(kind, str(exc), "", details)
+    if isinstance(exc, MMExplorerError):
+        return ErrorInfo(ErrorKind.UNEXPECTED, str(exc), "", details)
+    return ErrorInfo(ErrorKind.UNEXPECTED, f"Unexpected error: {type(exc).__name__}: {exc}", "", details)

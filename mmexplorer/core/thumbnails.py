@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 from PIL import Image
 
 from mmexplorer.core.errors import DecodeError
+from mmexplorer.core.fsutil import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -84,17 +84,8 @@ def make_thumbnail(path: str | os.PathLike[str], cache_dir: Path, *, side: int =
         img = img.convert("RGB")
     img.thumbnail((side, side), Image.Resampling.BICUBIC, reducing_gap=2.0)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".thumb-", suffix=".jpg", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, "JPEG", quality=_JPEG_QUALITY)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    # A cache: a thumbnail lost to a crash is simply made again, so it is not worth an fsync.
+    atomic_write(target, lambda tmp: img.save(tmp, "JPEG", quality=_JPEG_QUALITY), fsync=False)
     return target
 
 

@@ -73,40 +73,126 @@ class IndexReport:
 
 
 @dataclass(frozen=True)
-class SpaceScore:
-    """How an item matched in one space: raw cosine and the per-query calibrated score."""
+class Component:
+    """One way an item matched a query: a space, and how the item reached it.
+
+    space: "image", "text", "sound" or "lexical" (exact words and names).
+    via: what of the item matched: "pixels", "chunk" (a note's best chunk), "caption",
+        "transcript", "sound", "name" (file or folder name), "words" (exact words of its text).
+    raw: the space's own score (a cosine; for lexical, the share of query words found).
+    relevance: `raw` calibrated into [0, 1] for this model and query.
+    weight: the library's fusion weight for the space, in [0, 1].
+    """
 
     space: str
+    via: str
     raw: float
-    calibrated: float
+    relevance: float
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of a recording: times in seconds, and its transcript text (None: matched by sound)."""
+
+    start_s: float
+    end_s: float
+    text: str | None = None
 
 
 @dataclass(frozen=True)
 class SearchResult:
+    """One item found by a query. `relevance` is in [0, 1] and comparable across spaces and queries.
+
+    relevant: judged a real match (above the query's cutoff); weaker ones are kept for "show more".
+    taken_at: when the photo was taken (EXIF DateTimeOriginal), else the file's mtime (for date sort).
+    """
+
     item_id: int
     path: str
     modality: Modality
-    score: float
-    matches: tuple[SpaceScore, ...] = ()
+    relevance: float
+    components: tuple[Component, ...] = ()
+    relevant: bool = True
     chunk_text: str | None = None
     chunk_start: int | None = None
     chunk_end: int | None = None
+    caption: str | None = None
+    segment: Segment | None = None
+    taken_at: float | None = None
+
+    @property
+    def score(self) -> float:
+        """The same number as `relevance` (kept for scripts that read `score`)."""
+        return self.relevance
 
     @property
     def spaces(self) -> tuple[str, ...]:
-        return tuple(m.space for m in self.matches)
+        return tuple(dict.fromkeys(c.space for c in self.components))
+
+
+# -- queries: what a search starts from ------------------------------------------------------------
+@dataclass(frozen=True)
+class TextQuery:
+    """Typed words: reaches every space with a text tower, plus the lexical component."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ImageQuery:
+    """Search by example: a photo file, or encoded image bytes (a pasted image; nothing is written)."""
+
+    path: str | None = None
+    data: bytes | None = None
+
+
+@dataclass(frozen=True)
+class ItemQuery:
+    """Neighbours of an indexed item (Find similar), itself excluded."""
+
+    item_id: int
+
+
+Query = TextQuery | ImageQuery | ItemQuery
 
 
 @dataclass(frozen=True)
 class FusionWeights:
-    """score = image * s_image + text * s_text + sound * s_sound, on calibrated scores."""
+    """How much each space counts in an item's relevance, each in [0, 1] (1: fully).
+
+    lexical: exact words and names; kept at 1 by default so an exact match is never hidden.
+    """
 
     image: float = 1.0
     text: float = 1.0
     sound: float = 1.0
+    lexical: float = 1.0
 
     def for_space(self, space: str) -> float:
-        return float(getattr(self, space))
+        return float(getattr(self, space, 1.0))
+
+
+class ErrorKind(str, Enum):
+    """What kind of failure a request met, so a UI can decide what to offer without parsing text."""
+
+    MODEL = "model"  # a model is missing or failed to load: Settings can fix it
+    USAGE = "usage"  # the request made no sense
+    DECODE = "decode"  # a file could not be read
+    CATALOG = "catalog"  # the library's database is unusable
+    BUSY = "busy"  # another process is writing the library
+    CANCELLED = "cancelled"
+    UNEXPECTED = "unexpected"  # a bug: details carry the traceback
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """A failure as the UI shows it: one-line message, how to fix it, and the details behind a button."""
+
+    kind: ErrorKind
+    message: str
+    hint: str = ""
+    details: str = ""
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from mmexplorer.core.engine import Engine
 from mmexplorer.core.search import Searcher
+from mmexplorer.core.types import TextQuery
 from mmexplorer.devtools import synth
 from mmexplorer.devtools.aligned import ensure_aligned_model
 
@@ -42,10 +43,10 @@ def main() -> int:
         with Engine(Path(tmp) / "data", image_model=str(model_dir)) as engine:
             engine.index([root])
             for method in ("raw", "standard", "robust"):
-                engine._searcher = Searcher(engine, method=method)
+                engine.searcher = Searcher(engine.catalog, engine.spaces, method=method)
                 top1 = rr = 0.0
                 for query, right in labelled:
-                    ranked = [r.path for r in engine.search_text(query, k=50)]
+                    ranked = [r.path for r in engine.search(TextQuery(query), k=50)]
                     rank = next((i for i, p in enumerate(ranked) if p in right), None)
                     top1 += rank == 0
                     rr += 0.0 if rank is None else 1.0 / (rank + 1)

@@ -14,6 +14,7 @@ import pytest
 from mmexplorer.core import catalog as cat
 from mmexplorer.core.engine import Engine
 from mmexplorer.core.errors import UsageError
+from mmexplorer.core.types import ImageQuery, Space, TextQuery
 from mmexplorer.devtools import synth
 
 
@@ -26,7 +27,7 @@ def small_library(tmp_path):
 
 
 def _all_paths(engine: Engine) -> list[str]:
-    return [r.path for r in engine.search_text("anything", k=10_000)]
+    return [r.path for r in engine.search(TextQuery("anything"), k=10_000)]
 
 
 def test_progress_is_reported_and_reaches_the_total(small_library, tmp_path):
@@ -100,7 +101,7 @@ def test_a_different_image_model_reembeds_photos_only(small_library, tmp_path, a
     with Engine(data, image_model=str(aligned_model_dir)) as engine:
         report = engine.index()
         assert (report.encoded, report.updated) == (24, 24)
-        assert engine.catalog.get_meta("image_spec") == str(aligned_model_dir)
+        assert engine.space(Space.IMAGE).stored_spec == str(aligned_model_dir)
     # A later search without --model uses the model the library was built with.
     with Engine(data) as engine:
         assert engine.image_model_spec == str(aligned_model_dir)
@@ -134,7 +135,7 @@ def test_recordings_are_catalogued_but_not_searchable_yet(tmp_path):
     with Engine(tmp_path / "data", image_model="tiny-random") as engine:
         engine.index([root])
         assert engine.status().counts["recording"] == 1
-        assert engine.search_text("memo", k=5) == []
+        assert engine.search(TextQuery("memo"), k=5) == []
 
 
 def test_data_dir_inside_a_root_is_never_indexed(small_library):
@@ -157,12 +158,12 @@ def test_the_index_switches_kind_as_the_library_grows_and_search_keeps_working(t
         image = engine.space_index("image")
         if background:
             deadline = time.monotonic() + 60
-            while engine._rebuilding and time.monotonic() < deadline:
+            while engine.spaces.rebuilding and time.monotonic() < deadline:
                 assert len(_all_paths(engine)) == 60  # searching while the replacement is built
                 time.sleep(0.05)
         assert image.kind.startswith("IVF"), image.kind
         probe = str(photos[11][0])
-        assert engine.search_image(probe, k=1)[0].path == probe
+        assert engine.search(ImageQuery(path=str(probe)), k=1)[0].path == probe
     with Engine(data) as engine:  # persisted as the new kind
         assert engine.space_index("image").kind.startswith("IVF")
         assert len(_all_paths(engine)) == 60

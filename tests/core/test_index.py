@@ -8,9 +8,9 @@ import faiss
 import numpy as np
 import pytest
 
-from mmexplorer.core import index as index_mod
 from mmexplorer.core.errors import CatalogError, UsageError
 from mmexplorer.core.index import FLAT_KEY, VectorIndex, choose_index_spec, needs_rebuild
+from mmexplorer.core.index import vector as index_mod
 
 DIM = 32
 

@@ -14,6 +14,7 @@ from PIL import Image
 
 from mmexplorer.core import media
 from mmexplorer.core.errors import DecodeError, UsageError
+from mmexplorer.core.media import discover
 from mmexplorer.core.types import Modality
 from mmexplorer.devtools import synth
 
@@ -280,7 +281,7 @@ def test_walk_logs_and_skips_unreadable_folders(tmp_path, monkeypatch, caplog):
             raise PermissionError(13, "Permission denied", os.fspath(path))
         return real_scandir(path)
 
-    monkeypatch.setattr(media.os, "scandir", scandir)
+    monkeypatch.setattr(discover.os, "scandir", scandir)
     with caplog.at_level(logging.WARNING, logger="mmexplorer.core.media"):
         found = _rel(media.walk([tmp_path]), tmp_path)
     assert found == ["ok/a.txt", "z.txt"]

@@ -7,6 +7,7 @@ import pytest
 
 from mmexplorer.core.engine import Engine
 from mmexplorer.core.search import Searcher
+from mmexplorer.core.types import TextQuery
 from mmexplorer.devtools import synth
 
 pytestmark = pytest.mark.slow
@@ -23,7 +24,7 @@ def test_text_query_finds_the_right_note(tmp_path, capsys):
         engine.index([tmp_path / "notes"])
         hits = 0
         for query, key in synth.NOTE_QUERIES:
-            results = engine.search_text(query, k=3)
+            results = engine.search(TextQuery(query), k=3)
             assert results[0].chunk_text, "a note result says which chunk matched"
             hits += results[0].path == str(notes[key])
     recall = hits / len(synth.NOTE_QUERIES)
@@ -43,14 +44,14 @@ def mixed(tmp_path_factory, aligned_model_dir):
 
 
 def _mixed_accuracy(engine: Engine, photos, notes) -> tuple[float, float]:
-    photo_hits = sum(engine.search_text(cap, k=1)[0].path == str(path) for path, cap in photos)
-    note_hits = sum(engine.search_text(q, k=1)[0].path == str(notes[key]) for q, key in synth.NOTE_QUERIES)
+    photo_hits = sum(engine.search(TextQuery(cap), k=1)[0].path == str(path) for path, cap in photos)
+    note_hits = sum(engine.search(TextQuery(q), k=1)[0].path == str(notes[key]) for q, key in synth.NOTE_QUERIES)
     return photo_hits / len(photos), note_hits / len(synth.NOTE_QUERIES)
 
 
 def test_aligned_model_caption_finds_its_photo(mixed, capsys):
     engine, photos, _notes = mixed
-    hits = sum(engine.search_text(cap, k=1, modality="photo")[0].path == str(p) for p, cap in photos)
+    hits = sum(engine.search(TextQuery(cap), k=1, modality="photo")[0].path == str(p) for p, cap in photos)
     recall = hits / len(photos)
     _report(capsys, f"aligned test model in the app: caption -> photo recall@1 = {recall:.2f} over {len(photos)}")
     assert recall >= 0.9
@@ -59,9 +60,9 @@ def test_aligned_model_caption_finds_its_photo(mixed, capsys):
 def test_mixed_library_ranks_photos_and_notes_against_each_other(mixed, capsys):
     engine, photos, notes = mixed
     photo_acc, note_acc = _mixed_accuracy(engine, photos, notes)
-    engine._searcher = Searcher(engine, method="raw")
+    saved, engine.searcher = engine.searcher, Searcher(engine.catalog, engine.spaces, method="raw")
     raw_photo, raw_note = _mixed_accuracy(engine, photos, notes)
-    engine._searcher = None
+    engine.searcher = saved
     _report(
         capsys,
         f"mixed library top-1 (photo queries, note queries): calibrated {photo_acc:.2f}, {note_acc:.2f}; "

@@ -1,7 +1,9 @@
 """Model specs, weights resolution, devices, and the encoders of each vector space.
 
 Importing this package is cheap (no torch, open_clip or transformers): the encoders and loaders
-are imported on first attribute access, so the GUI can start before torch is loaded.
+are imported on first attribute access, so the GUI can start before torch is loaded. `base`
+holds what every encoder offers (the `ImageEncoder` and `SentenceEncoder` Protocols) and the one
+`StatusReporter` every loader sends its loading / downloading / ready / failed news through.
 
     from mmexplorer.core.models import load_image_model, load_text_model
     clip = load_image_model("tiny-random", device="cpu")
@@ -13,6 +15,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from mmexplorer.core.models.base import (
+    Encoder,
+    ImageEncoder,
+    SentenceEncoder,
+    StatusCallback,
+    StatusReporter,
+)
 from mmexplorer.core.models.registry import (
     DEFAULT_IMAGE_MODEL,
     DEFAULT_TEXT_MODEL,
@@ -52,10 +61,15 @@ __all__ = [
     "TEXT_MODELS",
     "TINY_RANDOM",
     "ClipEncoder",
+    "Encoder",
+    "ImageEncoder",
     "ImageModelSpec",
     "PretrainedImageModel",
     "PretrainedTextModel",
+    "SentenceEncoder",
     "SpecKind",
+    "StatusCallback",
+    "StatusReporter",
     "TextEncoder",
     "dtype_for",
     "hub_cache_dir",

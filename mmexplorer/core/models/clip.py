@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -19,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mmexplorer.core.errors import MMExplorerError, ModelUnavailableError, UsageError
+from mmexplorer.core.errors import ModelUnavailableError, UsageError
+from mmexplorer.core.fsutil import atomic_write
 from mmexplorer.core.models import weights
+from mmexplorer.core.models.base import StatusCallback, StatusReporter
 from mmexplorer.core.models.device import dtype_for, dtype_name, select_device
 from mmexplorer.core.models.registry import (
     OPEN_CLIP_CONFIG_NAME,
@@ -30,7 +31,7 @@ from mmexplorer.core.models.registry import (
     find_weights_in_dir,
     parse_image_spec,
 )
-from mmexplorer.core.types import ModelInfo, ModelStatus
+from mmexplorer.core.types import ModelInfo, Space
 
 if TYPE_CHECKING:
     import torch
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-StatusCallback = Callable[[ModelStatus], None]
+_SPACE = Space.IMAGE.value
 
 # tiny-random: a real open_clip CLIP, small enough to build in a second, with fixed-seed weights so
 # that the process that indexes and the process that searches compute the same vectors.
@@ -70,9 +71,8 @@ def register_arch(name: str, model_cfg: dict[str, Any]) -> None:
         folder = Path(tempfile.gettempdir()) / "mmexplorer-open-clip-configs"
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{name}.json"
-        tmp = target.with_suffix(f".{os.getpid()}-{threading.get_ident()}.tmp")  # processes share it
-        tmp.write_text(json.dumps(model_cfg, indent=2), encoding="utf-8")
-        tmp.replace(target)
+        # Processes share the folder: each writes its own temp file and renames it into place.
+        atomic_write(target, json.dumps(model_cfg, indent=2))
         open_clip.add_model_config(target)
 
 
@@ -199,7 +199,7 @@ class ClipEncoder:
 
     def info(self) -> ModelInfo:
         return ModelInfo(
-            space="image",
+            space=_SPACE,
             name=self.name,
             model_id=self.model_id,
             device=self.device,
@@ -304,12 +304,12 @@ def _pretrained_preprocess(arch: str, tag: str) -> dict[str, Any]:
     return {k: cfg[k] for k in ("mean", "std", "interpolation", "resize_mode") if k in cfg}
 
 
-def _build_pretrained(spec: ImageModelSpec, device: str, on_status: StatusCallback | None) -> ClipEncoder:
+def _build_pretrained(spec: ImageModelSpec, device: str, status: StatusReporter) -> ClipEncoder:
     assert spec.arch and spec.tag and spec.hf_hub_id  # guaranteed by parse_image_spec
     checkpoint = weights.resolve_hub_file(
-        spec.hf_hub_id, OPEN_CLIP_WEIGHT_NAMES, model=spec.name, space="image", on_status=on_status
+        spec.hf_hub_id, OPEN_CLIP_WEIGHT_NAMES, model=spec.name, space=_SPACE, on_status=status.on_status
     )
-    _loading(on_status, spec.name)
+    status.loading()
     model = _create(spec.arch, precision="fp32", force_preprocess_cfg=_pretrained_preprocess(spec.arch, spec.tag))
     _apply_weights(model, checkpoint, name=spec.name)
     return ClipEncoder(
@@ -356,27 +356,27 @@ def _build_from_folder(
     )
 
 
-def _build_local_dir(spec: ImageModelSpec, device: str, on_status: StatusCallback | None) -> ClipEncoder:
+def _build_local_dir(spec: ImageModelSpec, device: str, status: StatusReporter) -> ClipEncoder:
     assert spec.path is not None
     checkpoint = find_weights_in_dir(spec.path)
     if checkpoint is None:
         raise UsageError(f"{spec.path}: no weights file")
-    _loading(on_status, spec.name)
+    status.loading()
     config = _read_folder_config(spec.path)
     label = str(config.get("model_name") or "custom")
     model_id = f"open_clip:local:{label}:{weights.sha256_file(checkpoint)[:16]}"
     return _build_from_folder(spec, spec.path, checkpoint, device, model_id)
 
 
-def _build_hf_hub(spec: ImageModelSpec, device: str, on_status: StatusCallback | None) -> ClipEncoder:
+def _build_hf_hub(spec: ImageModelSpec, device: str, status: StatusReporter) -> ClipEncoder:
     assert spec.hf_hub_id is not None
     config = weights.resolve_hub_file(
-        spec.hf_hub_id, [OPEN_CLIP_CONFIG_NAME], model=spec.name, space="image", on_status=on_status
+        spec.hf_hub_id, [OPEN_CLIP_CONFIG_NAME], model=spec.name, space=_SPACE, on_status=status.on_status
     )
     checkpoint = weights.resolve_hub_file(
-        spec.hf_hub_id, OPEN_CLIP_WEIGHT_NAMES, model=spec.name, space="image", on_status=on_status
+        spec.hf_hub_id, OPEN_CLIP_WEIGHT_NAMES, model=spec.name, space=_SPACE, on_status=status.on_status
     )
-    _loading(on_status, spec.name)
+    status.loading()
     if checkpoint.parent != config.parent:
         raise ModelUnavailableError(
             spec.name, f"the cached config and weights of {spec.hf_hub_id} are from different revisions; "
@@ -387,9 +387,9 @@ def _build_hf_hub(spec: ImageModelSpec, device: str, on_status: StatusCallback |
     return _build_from_folder(spec, checkpoint.parent, checkpoint, device, model_id)
 
 
-def _build_local_file(spec: ImageModelSpec, device: str, on_status: StatusCallback | None) -> ClipEncoder:
+def _build_local_file(spec: ImageModelSpec, device: str, status: StatusReporter) -> ClipEncoder:
     assert spec.arch and spec.path is not None
-    _loading(on_status, spec.name)
+    status.loading()
     model = _create(spec.arch, precision="fp32")
     _apply_weights(model, spec.path, name=spec.name)
     return ClipEncoder(
@@ -400,11 +400,6 @@ def _build_local_file(spec: ImageModelSpec, device: str, on_status: StatusCallba
         tokenizer=_tokenizer_for(spec.arch),
         device=device,
     )
-
-
-def _loading(on_status: StatusCallback | None, name: str) -> None:
-    if on_status is not None:
-        on_status(ModelStatus("image", name, "loading", message=f"loading {name}"))
 
 
 _BUILDERS = {
@@ -434,18 +429,14 @@ def load_image_model(
     """
     parsed = parse_image_spec(spec)
     dev = select_device(device)
-    _loading(on_status, parsed.name)
-    try:
+    status = StatusReporter(on_status, space=_SPACE, name=parsed.name)
+    status.loading()
+    with status.reporting_failure():
         if parsed.kind is SpecKind.TINY_RANDOM:
             encoder = _build_tiny_random(parsed, dev)
         else:
-            encoder = _BUILDERS[parsed.kind](parsed, dev, on_status)
-    except MMExplorerError as e:
-        if on_status is not None:
-            on_status(ModelStatus("image", parsed.name, "failed", message=str(e)))
-        raise
-    if on_status is not None:
-        on_status(ModelStatus("image", parsed.name, "ready", fraction=1.0, message=encoder.note))
+            encoder = _BUILDERS[parsed.kind](parsed, dev, status)
+    status.ready(message=encoder.note)
     log.info("image model %s ready on %s (%s)", encoder.model_id, encoder.device, encoder.dtype)
     return encoder
 

@@ -10,21 +10,22 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mmexplorer.core.errors import MMExplorerError, ModelUnavailableError, UsageError
+from mmexplorer.core.errors import ModelUnavailableError, UsageError
 from mmexplorer.core.models import weights
+from mmexplorer.core.models.base import StatusCallback, StatusReporter
 from mmexplorer.core.models.device import dtype_for, dtype_name, select_device
 from mmexplorer.core.models.registry import DEFAULT_TEXT_MODEL, text_model_entry
-from mmexplorer.core.types import ModelInfo, ModelStatus
+from mmexplorer.core.types import ModelInfo, Space
 
 log = logging.getLogger(__name__)
 
-StatusCallback = Callable[[ModelStatus], None]
+_SPACE = Space.TEXT.value
 
 # What a folder needs to be a sentence-transformers model, and what to fetch from the hub for one.
 _ST_REQUIRED = ("modules.json", "config.json")
@@ -80,7 +81,7 @@ class TextEncoder:
 
     def info(self) -> ModelInfo:
         return ModelInfo(
-            space="text",
+            space=_SPACE,
             name=self.name,
             model_id=self.model_id,
             device=self.device,
@@ -149,7 +150,7 @@ def resolve_text_model(name: str | None, *, on_status: StatusCallback | None = N
     hint_name = display
     try:
         folder = weights.resolve_hub_snapshot(
-            repo, model=hint_name, space="text", allow_patterns=_ST_PATTERNS, required=_ST_REQUIRED,
+            repo, model=hint_name, space=_SPACE, allow_patterns=_ST_PATTERNS, required=_ST_REQUIRED,
             on_status=on_status,
         )
     except ModelUnavailableError as e:
@@ -194,9 +195,9 @@ def load_text_model(
     """
     shown = (name or DEFAULT_TEXT_MODEL).strip()
     dev = select_device(device)
-    if on_status is not None:
-        on_status(ModelStatus("text", shown, "loading", message=f"loading {shown}"))
-    try:
+    status = StatusReporter(on_status, space=_SPACE, name=shown)
+    status.loading()
+    with status.reporting_failure():
         display, model_id, folder = resolve_text_model(name, on_status=on_status)
         from sentence_transformers import SentenceTransformer
 
@@ -207,12 +208,7 @@ def load_text_model(
             raise ModelUnavailableError(display, f"{folder} could not be loaded ({e})") from e
         model = model.to(device=dev, dtype=dtype_for(dev))
         model.eval()
-    except MMExplorerError as e:
-        if on_status is not None:
-            on_status(ModelStatus("text", shown, "failed", message=str(e)))
-        raise
     encoder = TextEncoder(name=display, model_id=model_id, model=model, device=dev)
-    if on_status is not None:
-        on_status(ModelStatus("text", display, "ready", fraction=1.0))
+    status.ready(name=display)
     log.info("text model %s ready on %s (%s)", encoder.model_id, encoder.device, encoder.dtype)
     return encoder

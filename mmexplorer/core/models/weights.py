@@ -15,20 +15,18 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mmexplorer.core import paths
 from mmexplorer.core.errors import ModelUnavailableError, UsageError
-from mmexplorer.core.types import ModelStatus
+from mmexplorer.core.models.base import StatusCallback, StatusReporter
 
 if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger(__name__)
-
-StatusCallback = Callable[[ModelStatus], None]
 
 _TRUE = {"1", "on", "yes", "true"}
 
@@ -92,6 +90,8 @@ def _progress_class(on_status: StatusCallback | None, *, space: str, model: str,
     """
     from huggingface_hub.utils import tqdm as hf_tqdm
 
+    status = StatusReporter(on_status, space=space, name=model)
+
     class _StatusTqdm(hf_tqdm):  # type: ignore[misc, valid-type]
         _last = 0.0
 
@@ -111,7 +111,7 @@ def _progress_class(on_status: StatusCallback | None, *, space: str, model: str,
                 message = f"downloading {filename}: {done_mb:.0f} MB"
                 if self.total:
                     message += f" of {self.total / 1e6:.0f} MB"
-                on_status(ModelStatus(space, model, "downloading", fraction=fraction, message=message))
+                status.downloading(message, fraction=fraction)
             return shown
 
         def close(self) -> None:
@@ -156,10 +156,10 @@ def resolve_hub_file(
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
+    status = StatusReporter(on_status, space=space, name=model)
     last_error: Exception | None = None
     for filename in filenames:
-        if on_status is not None:
-            on_status(ModelStatus(space, model, "downloading", fraction=0.0, message=f"downloading {filename}"))
+        status.downloading(f"downloading {filename}", fraction=0.0)
         try:
             path = hf_hub_download(
                 repo_id,
@@ -213,8 +213,7 @@ def resolve_hub_snapshot(
         log.debug("%s not in the hub cache: %s", repo_id, e)
     if is_offline():
         raise ModelUnavailableError(model, "offline (HF_HUB_OFFLINE) and not in the cache: " + pull_hint(model))
-    if on_status is not None:
-        on_status(ModelStatus(space, model, "downloading", fraction=0.0, message=f"downloading {repo_id}"))
+    StatusReporter(on_status, space=space, name=model).downloading(f"downloading {repo_id}", fraction=0.0)
     try:
         folder = Path(
             snapshot_download(

@@ -1,4 +1,4 @@
-"""FAISS vector spaces: one index per space, stable int64 ids, exact while small, IVF when large.
+"""`VectorIndex`: one vector space's FAISS index with stable int64 ids, exact while small, IVF when large.
 
 Vectors are L2-normalised by the encoders, so cosine similarity is the inner product
 (`METRIC_INNER_PRODUCT`). Ids are the catalog's chunk ids and never change, whatever the index
@@ -7,24 +7,9 @@ lists. No direct map is kept (faiss's hashtable costs ~45 bytes per vector in me
 a 1M library to 594 of the 600 bytes allowed): `remove` scans the lists, and `reconstruct`
 decodes the entries it finds in them.
 
-Index choice is the pure function `choose_index_spec`; `VectorIndex.maybe_rebuild` (or
+Index choice is the pure function `choice.choose_index_spec`; `VectorIndex.maybe_rebuild` (or
 `build_replacement` + `swap_in` from a background thread) switches kind as the library grows.
 The CPU index is the persisted truth; when faiss sees a GPU, searches go through a GPU clone.
-
-Thresholds below were measured on the 2-core development machine, shared with other jobs (load
-average 4-9), with the synthetic clustered collection of tests/bench/bench_search.py (512-d,
-about n/250 clusters); the figures are noisy, the ratios between them are what decided:
-- exact search scans 2 KB per vector per query: 3.4 ms at 20k on a quiet machine (the issue's
-  170 ms per 1M), but 20-24 ms at 20k and 44-48 ms at 50k on the loaded one, single-threaded;
-- IVF + SQ8 at nprobe 64 answered the same queries 50-100x faster (0.4 ms at 20k, 0.6 ms at 50k,
-  0.9 ms at 100k) with recall@20 0.99 against exact search;
-- at 1M, `IVF4096,SQ8` with nprobe 64: recall@20 0.968-0.975, p95 4.5 ms (13 ms under load),
-  536 serialized / 553 resident bytes per vector. SQfp16 reached 0.986 but takes 1040 bytes;
-- HNSW cannot remove ids; PQ cannot reach the recall target without a refine step that keeps
-  raw vectors (at 200k: PQ64 recall@20 0.62 at 96 B/vector, PQ128 0.79 at 160 B, SQ8 0.987);
-- an HNSW coarse quantizer (IVF2048_HNSW32 at 200k) built 40% faster but lost a point of recall
-  (0.978 vs 0.987 at nprobe 64), so it is kept for list counts where flat coarse search is slow.
-See `FLAT_THRESHOLD`, `_nlist_for`, `_default_nprobe` and tests/bench/bench_search.py.
 """
 
 from __future__ import annotations
@@ -33,9 +18,7 @@ import json
 import logging
 import math
 import os
-import re
 import threading
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -44,340 +27,32 @@ import faiss
 import numpy as np
 
 from mmexplorer.core.errors import CatalogError, UsageError
+from mmexplorer.core.fsutil import atomic_write
+from mmexplorer.core.index import faiss_ops as ops
+from mmexplorer.core.index.choice import (
+    FLAT_KEY,
+    FLAT_THRESHOLD,
+    choose_index_spec,
+    default_nprobe,
+    needs_rebuild,
+)
+from mmexplorer.core.index.gpu import GPU_MAX_K, gpu_clone, gpu_count, set_gpu_nprobe
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-FLAT_KEY = "IDMap2,Flat"
-
-# Above this many vectors exact search is replaced by IVF. At 20k exact search costs 3-4 ms on a
-# quiet 2-core machine and about 24 ms on a loaded one, where IVF answers in 0.4 ms with recall@20
-# 0.99; past this the exact scan's latency is at the mercy of memory bandwidth and load, while the
-# flat -> IVF rebuild (seconds at this size) stays cheap.
-FLAT_THRESHOLD = 20_000
-# Training points per IVF list (faiss warns below 39): at 1M vectors / 4096 lists, 20 per list
-# gave recall@20 0.9517 / 0.9663 / 0.9755 at nprobe 16 / 32 / 64, 40 per list 0.9498 / 0.9645 /
-# 0.9752, for half the k-means time (234 s -> 141 s here, k-means dominating the build).
-TRAIN_POINTS_PER_LIST = 20
-MIN_TRAIN_POINTS = 10_000
-# Lists above which the coarse quantizer itself becomes an HNSW graph: flat coarse search over
-# 16k x 512 centroids costs about what the list scans do, and assigning 10M vectors to them at
-# add time dominates the build. (Not measured at that size here: 4M+ vectors.)
-HNSW_COARSE_MIN_NLIST = 16_384
-# An IVF layout is redone when its nlist is no longer the ideal one for a size NLIST_MARGIN times
-# larger or smaller than the current one: every 4x growth (nlist doubles), with a margin that
-# keeps a library hovering around a boundary from rebuilding back and forth. With nlist 2x too
-# small each probe scans 2x the vectors (measured at 1M: IVF2048 p50 8 ms vs IVF4096 3.7 ms at
-# nprobe 64); 2x too large, nprobe covers half the data and recall drops. Rebuilds at each 4x
-# add up to about a third of the final build's work.
-NLIST_MARGIN = 1.3
 ADD_BATCH = 65_536
-# faiss GPU kernels handle k and nprobe up to 2048; larger requests are served on the CPU.
-GPU_MAX_K = 2048
-
-_CODE_BYTES = {"Flat": 4.0, "SQfp16": 2.0, "SQ8": 1.0, "SQ6": 0.75, "SQ4": 0.5}
-_ID_BYTES = 8
-_IVF_RE = re.compile(r"^IVF(\d+)(_HNSW(\d+))?,(.+)$")
 
 
-# ---------------------------------------------------------------------------------------------
-# Index choice (pure)
-
-
-def _nlist_for(n: int) -> int:
-    """Inverted lists for n vectors: the power of two nearest 4*sqrt(n), capped so that every
-    list gets at least 39 training points, at least 16.
-
-    At 1M vectors 4096 lists (about 244 vectors each) beat 1024 and 2048 on both recall per
-    scanned vector and latency (1024: recall 0.964 at 14 ms; 2048: 0.969 at 8 ms; 4096: 0.975 at
-    3.7 ms, all p50 for recall@20 at nprobe 64).
-    """
-    ideal = 4.0 * math.sqrt(max(n, 1))
-    nlist = 2 ** round(math.log2(ideal))
-    while nlist > 16 and nlist * 39 > n:
-        nlist //= 2
-    return max(16, nlist)
-
-
-def _code_for(dim: int, nbytes_per_vector: float | None) -> str:
-    """The most accurate vector code that fits the per-vector memory allowance.
-
-    SQ8 by default: the only code measured to meet recall@20 >= 0.95 within 600 bytes at 512-d.
-    The smaller ones are for an explicit budget and trade recall for memory (PQ64: 0.62).
-    """
-    if nbytes_per_vector is None:
-        return "SQ8"
-    for code in ("SQ8", "SQ6", "SQ4"):
-        if _CODE_BYTES[code] * dim + _ID_BYTES <= nbytes_per_vector:
-            return code
-    # Product quantisation: m sub-quantizers of one byte each, m dividing dim.
-    for m in (64, 48, 32, 16, 8, 4, 2, 1):
-        if dim % m == 0 and m + _ID_BYTES <= nbytes_per_vector:
-            return f"PQ{m}"
-    return f"PQ{1}"
-
-
-def choose_index_spec(
-    n: int,
-    dim: int,
-    *,
-    budget_bytes: int | None = None,
-    flat_threshold: int = FLAT_THRESHOLD,
-) -> str:
-    """The faiss factory key to use for `n` vectors of dimension `dim`.
-
-    Exact `IDMap2,Flat` up to `flat_threshold` vectors (and while it fits the budget); above it
-    `IVF{nlist},SQ8`, an index that supports `remove_ids` (HNSW does not) and costs dim + 8 bytes
-    per vector. A smaller `budget_bytes` buys a coarser code (SQ6, SQ4, then PQ).
-
-    Args:
-        n: number of vectors the index will hold.
-        dim: their dimension.
-        budget_bytes: memory the index may take, in bytes; None means no limit.
-        flat_threshold: largest n served by exact search.
-
-    Returns:
-        A key for `faiss.index_factory`, e.g. "IDMap2,Flat" or "IVF4096,SQ8".
-    """
-    if n < 0 or dim <= 0:
-        raise UsageError(f"choose_index_spec needs n >= 0 and dim > 0, got n={n}, dim={dim}")
-    if budget_bytes is not None and budget_bytes <= 0:
-        raise UsageError(f"budget_bytes must be positive, got {budget_bytes}")
-    flat_bytes = n * (4 * dim + _ID_BYTES)
-    if n <= flat_threshold and (budget_bytes is None or flat_bytes <= budget_bytes):
-        return FLAT_KEY
-    nlist = _nlist_for(n)
-    per_vector = None
-    if budget_bytes is not None:
-        centroid_bytes = nlist * dim * 4
-        per_vector = max(0.0, (budget_bytes - centroid_bytes) / max(n, 1))
-    code = _code_for(dim, per_vector)
-    coarse = f"IVF{nlist}_HNSW32" if nlist >= HNSW_COARSE_MIN_NLIST else f"IVF{nlist}"
-    return f"{coarse},{code}"
-
-
-def _default_nprobe(nlist: int) -> int:
-    """Lists to visit per query for recall@20 >= 0.95 against exact search.
-
-    Measured at 1M vectors with 4096 lists: nprobe 16 -> 0.950, 32 -> 0.965, 64 -> 0.975
-    (p95 1.7 / 2.8 / 4.5 ms). 64 keeps a margin for collections less clustered than the
-    benchmark's; with fewer lists 64 visits a larger share, so recall only goes up.
-    """
-    if nlist <= 4096:
-        return min(nlist, 64)
-    # Not measured beyond 4096 lists: keep the scanned share near 64/4096's per sqrt of growth.
-    return int(64 * math.sqrt(nlist / 4096))
-
-
-def _is_flat(spec: str) -> bool:
-    return spec == FLAT_KEY
-
-
-def _spec_nlist(spec: str) -> int | None:
-    m = _IVF_RE.match(spec)
-    return int(m.group(1)) if m else None
-
-
-def needs_rebuild(
-    current_spec: str,
-    n: int,
-    dim: int,
-    *,
-    budget_bytes: int | None = None,
-    flat_threshold: int = FLAT_THRESHOLD,
-) -> str | None:
-    """The spec an index of kind `current_spec` holding n vectors should switch to, or None.
-
-    Hysteresis keeps an index from flapping around a boundary: IVF goes back to exact only
-    below half the threshold, and an IVF layout is redone only when its nlist is wrong for
-    n / NLIST_MARGIN and n * NLIST_MARGIN alike, or the vector code changed (a new budget).
-    """
-    want = choose_index_spec(n, dim, budget_bytes=budget_bytes, flat_threshold=flat_threshold)
-    if want == current_spec:
-        return None
-    if _is_flat(current_spec):
-        return want
-    if _is_flat(want):
-        return want if n < flat_threshold // 2 else None
-    cur_nlist, want_nlist = _spec_nlist(current_spec), _spec_nlist(want)
-    if cur_nlist is None or want_nlist is None:
-        return want
-    if current_spec.split(",", 1)[1] != want.split(",", 1)[1]:
-        return want
-    low, high = _nlist_for(int(n / NLIST_MARGIN)), _nlist_for(int(n * NLIST_MARGIN))
-    return None if low <= cur_nlist <= high else want
-
-
-# ---------------------------------------------------------------------------------------------
-# faiss helpers
-
-
-def _describe(index: faiss.Index) -> str:
-    """The factory key of a loaded index (the faiss file, not the sidecar, is the truth)."""
-    index = faiss.downcast_index(index)
-    if isinstance(index, faiss.IndexIDMap2):
-        inner = faiss.downcast_index(index.index)
-        if isinstance(inner, faiss.IndexFlat):
-            return FLAT_KEY
-        raise CatalogError(f"unsupported index layout IDMap2 over {type(inner).__name__}")
-    if isinstance(index, faiss.IndexIVF):
-        quantizer = faiss.downcast_index(index.quantizer)
-        coarse = f"IVF{index.nlist}"
-        if isinstance(quantizer, faiss.IndexHNSW):
-            coarse += f"_HNSW{quantizer.hnsw.nb_neighbors(1)}"
-        if isinstance(index, faiss.IndexIVFScalarQuantizer):
-            names = {
-                faiss.ScalarQuantizer.QT_8bit: "SQ8",
-                faiss.ScalarQuantizer.QT_6bit: "SQ6",
-                faiss.ScalarQuantizer.QT_4bit: "SQ4",
-                faiss.ScalarQuantizer.QT_fp16: "SQfp16",
-            }
-            code = names.get(index.sq.qtype)
-        elif isinstance(index, faiss.IndexIVFPQ):
-            code = f"PQ{index.pq.M}" + (f"x{index.pq.nbits}" if index.pq.nbits != 8 else "")
-        elif isinstance(index, faiss.IndexIVFFlat):
-            code = "Flat"
-        else:
-            code = None
-        if code is None:
-            raise CatalogError(f"unsupported IVF index {type(index).__name__}")
-        return f"{coarse},{code}"
-    raise CatalogError(f"unsupported index type {type(index).__name__}")
-
-
-def _ivf(index: faiss.Index) -> faiss.IndexIVF | None:
-    index = faiss.downcast_index(index)
-    return index if isinstance(index, faiss.IndexIVF) else None
-
-
-def _prepare_ivf(ivf: faiss.IndexIVF, nprobe: int) -> None:
-    """Settings an IVF index needs after creation or loading."""
-    if ivf.direct_map.type != faiss.DirectMap.NoMap:
-        # Measured at 1M: resident memory 594 bytes per vector with the hashtable map, which
-        # only speeds up remove and reconstruct, both rare and fast enough by scanning lists.
-        ivf.set_direct_map_type(faiss.DirectMap.NoMap)
-    quantizer = faiss.downcast_index(ivf.quantizer)
-    if isinstance(quantizer, faiss.IndexHNSW):
-        # The coarse HNSW must return at least nprobe good lists, or recall stalls (measured:
-        # the default efSearch=16 capped recall@20 near 0.83 at nprobe 64).
-        quantizer.hnsw.efSearch = max(2 * nprobe, 64)
-    ivf.nprobe = nprobe
-
-
-def _all_ids(index: faiss.Index) -> np.ndarray:
-    """Every id the index holds, unsorted."""
-    index = faiss.downcast_index(index)
-    if isinstance(index, faiss.IndexIDMap2):
-        return faiss.vector_to_array(index.id_map).astype(np.int64, copy=False)
-    ivf = _ivf(index)
-    if ivf is None:
-        raise CatalogError(f"unsupported index type {type(index).__name__}")
-    invlists = ivf.invlists
-    parts = []
-    for list_no in range(ivf.nlist):
-        size = invlists.list_size(list_no)
-        if size:
-            ptr = invlists.get_ids(list_no)
-            parts.append(np.array(faiss.rev_swig_ptr(ptr, size), dtype=np.int64))
-            invlists.release_ids(list_no, ptr)
-    return np.concatenate(parts) if parts else np.empty(0, np.int64)
-
-
-def _reconstruct(index: faiss.Index, ids: np.ndarray) -> np.ndarray:
-    """The vectors of `ids` (all present), in the order given.
-
-    IVF indexes keep no id -> position map, so the lists are scanned for the wanted ids and
-    their codes decoded with `sa_decode` (list number + code: the residual's centroid is added
-    back). One pass over 4096 lists costs tens of milliseconds at 1M vectors.
-    """
-    ivf = _ivf(index)
-    if ivf is None:
-        return np.asarray(index.reconstruct_batch(ids), dtype=np.float32).reshape(-1, index.d)
-    wanted = np.unique(ids)
-    out = np.empty((len(wanted), index.d), np.float32)
-    invlists = ivf.invlists
-    code_size = invlists.code_size
-    coarse_size = ivf.coarse_code_size()
-    found = 0
-    for list_no in range(ivf.nlist):
-        size = invlists.list_size(list_no)
-        if not size:
-            continue
-        ptr = invlists.get_ids(list_no)
-        list_ids = np.array(faiss.rev_swig_ptr(ptr, size), dtype=np.int64)
-        invlists.release_ids(list_no, ptr)
-        hit = _member(wanted, list_ids)
-        if not hit.any():
-            continue
-        ptr = invlists.get_codes(list_no)
-        codes = np.array(faiss.rev_swig_ptr(ptr, size * code_size), dtype=np.uint8)
-        invlists.release_codes(list_no, ptr)
-        standalone = np.empty((int(hit.sum()), coarse_size + code_size), np.uint8)
-        standalone[:, :coarse_size] = np.array([list_no], dtype="<i8").view(np.uint8)[:coarse_size]
-        standalone[:, coarse_size:] = codes.reshape(size, code_size)[hit]
-        out[np.searchsorted(wanted, list_ids[hit])] = ivf.sa_decode(standalone)
-        found += len(standalone)
-        if found >= len(wanted):
-            break
-    return out[np.searchsorted(wanted, ids)]
-
-
-def _new_index(spec: str, dim: int) -> faiss.Index:
-    try:
-        return faiss.index_factory(dim, spec, faiss.METRIC_INNER_PRODUCT)
-    except RuntimeError as e:
-        raise UsageError(f"not a usable faiss index spec: {spec!r} ({e})") from e
-
-
-def _fsync_dir(directory: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
+# Seams, looked up on every call: tests make a write fail half-way and stand in for the GPU with
+# a CPU clone.
 def _write_index(index: faiss.Index, path: Path) -> None:
     """faiss.write_index, kept as a seam so tests can make a write fail half-way."""
     faiss.write_index(index, str(path))
 
 
-_gpu_lock = threading.Lock()
-_gpu_resources: Any = None
-
-
-def _gpu_count() -> int:
-    get = getattr(faiss, "get_num_gpus", None)
-    return int(get()) if get is not None else 0
-
-
-def _gpu_res() -> Any:
-    global _gpu_resources
-    with _gpu_lock:
-        if _gpu_resources is None:
-            _gpu_resources = faiss.StandardGpuResources()
-        return _gpu_resources
-
-
-def _gpu_clone(index: faiss.Index) -> faiss.Index:
-    options = faiss.GpuClonerOptions()
-    # SQ8 lists are kept as 8-bit codes on the GPU too (same memory as on the CPU).
-    options.useFloat16 = False
-    return faiss.index_cpu_to_gpu(_gpu_res(), 0, index, options)
-
-
-# ---------------------------------------------------------------------------------------------
-# VectorIndex
+_gpu_clone = gpu_clone
+_set_gpu_nprobe = set_gpu_nprobe
 
 
 class VectorIndex:
@@ -407,7 +82,7 @@ class VectorIndex:
         self._index = index
         self._space = space
         self._directory = directory
-        self._spec = spec or _describe(index)
+        self._spec = spec or ops.describe(index)
         self.flat_threshold = flat_threshold
         self.budget_bytes = budget_bytes
         self._lock = threading.RLock()
@@ -415,13 +90,13 @@ class VectorIndex:
         self._journal: list[tuple[str, np.ndarray, np.ndarray | None]] | None = None
         self._journal_token: object | None = None
         self._rebuild_token: object | None = None
-        self._use_gpu = _gpu_count() > 0 if use_gpu is None else bool(use_gpu)
+        self._use_gpu = gpu_count() > 0 if use_gpu is None else bool(use_gpu)
         self._gpu_index: faiss.Index | None = None
         self._dirty = True  # differs from the file on disk (cleared by open and save)
-        ivf = _ivf(index)
-        self._nprobe = nprobe or (_default_nprobe(ivf.nlist) if ivf is not None else 0)
+        ivf = ops.ivf(index)
+        self._nprobe = nprobe or (default_nprobe(ivf.nlist) if ivf is not None else 0)
         if ivf is not None:
-            _prepare_ivf(ivf, self._nprobe)
+            ops.prepare_ivf(ivf, self._nprobe)
 
     # -- construction -------------------------------------------------------------------------
 
@@ -463,7 +138,7 @@ class VectorIndex:
             if dim <= 0:
                 raise UsageError(f"dim must be positive, got {dim}")
             return cls(
-                _new_index(FLAT_KEY, dim),
+                ops.new_index(FLAT_KEY, dim),
                 space=space,
                 directory=directory,
                 spec=FLAT_KEY,
@@ -485,7 +160,7 @@ class VectorIndex:
             )
         if index.metric_type != faiss.METRIC_INNER_PRODUCT:
             raise CatalogError(f"the {space} index {path} does not use inner product; rebuild it")
-        spec = _describe(index)
+        spec = ops.describe(index)
         nprobe = None
         meta = cls._read_sidecar(directory / f"{space}.json")
         if meta.get("kind") == spec and isinstance(meta.get("nprobe"), int) and meta["nprobe"] > 0:
@@ -523,12 +198,12 @@ class VectorIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.ndim != 2:
             raise UsageError(f"vectors must be a 2-d array, got shape {vectors.shape}")
-        ids = _as_ids(ids)
-        index = _new_index(spec, vectors.shape[1])
-        ivf = _ivf(index)
+        ids = ops.as_ids(ids)
+        index = ops.new_index(spec, vectors.shape[1])
+        ivf = ops.ivf(index)
         if ivf is not None:
-            gpu = _gpu_count() > 0 if use_gpu is None else use_gpu
-            _train(index, ivf.nlist, lambda rows: vectors[rows], len(ids), seed=seed, use_gpu=gpu)
+            gpu = gpu_count() > 0 if use_gpu is None else use_gpu
+            ops.train(index, ivf.nlist, lambda rows: vectors[rows], len(ids), seed=seed, use_gpu=gpu)
         out = cls(
             index,
             space=space,
@@ -580,14 +255,14 @@ class VectorIndex:
 
     @nprobe.setter
     def nprobe(self, value: int) -> None:
-        ivf = _ivf(self._index)
+        ivf = ops.ivf(self._index)
         if ivf is None:
             return
         if not 1 <= int(value) <= ivf.nlist:
             raise UsageError(f"nprobe must be in 1..{ivf.nlist}, got {value}")
         with self._lock:
             self._nprobe = int(value)
-            _prepare_ivf(ivf, self._nprobe)
+            ops.prepare_ivf(ivf, self._nprobe)
             self._changed()
 
     @property
@@ -607,7 +282,7 @@ class VectorIndex:
 
     def _sorted_ids(self) -> np.ndarray:
         if self._ids is None:
-            self._ids = np.sort(_all_ids(self._index))
+            self._ids = np.sort(ops.all_ids(self._index))
         return self._ids
 
     def ids(self) -> np.ndarray:
@@ -617,9 +292,9 @@ class VectorIndex:
 
     def contains(self, ids: Sequence[int] | np.ndarray) -> np.ndarray:
         """A boolean mask: which of `ids` are in the index."""
-        ids = _as_ids(ids, allow_duplicates=True)
+        ids = ops.as_ids(ids, allow_duplicates=True)
         with self._lock:
-            return _member(self._sorted_ids(), ids)
+            return ops.member(self._sorted_ids(), ids)
 
     # -- updates ------------------------------------------------------------------------------
 
@@ -642,7 +317,7 @@ class VectorIndex:
             ids: int64 ids >= 0, unique within the call (catalog chunk ids).
             vectors: float32 array of shape (len(ids), dim).
         """
-        ids = _as_ids(ids)
+        ids = ops.as_ids(ids)
         vectors = self._check_vectors(vectors)
         if len(ids) != len(vectors):
             raise UsageError(f"{len(ids)} ids for {len(vectors)} vectors")
@@ -655,13 +330,13 @@ class VectorIndex:
 
     def _add_locked(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         current = self._sorted_ids()
-        present = ids[_member(current, ids)]
+        present = ids[ops.member(current, ids)]
         if len(present):
             self._index.remove_ids(present)
             current = np.setdiff1d(current, present, assume_unique=True)
         for start in range(0, len(ids), ADD_BATCH):
             self._index.add_with_ids(vectors[start : start + ADD_BATCH], ids[start : start + ADD_BATCH])
-        self._ids = _merge_sorted(current, np.sort(ids))
+        self._ids = ops.merge_sorted(current, np.sort(ids))
         gpu = self._gpu_index
         self._changed()
         if gpu is not None and not len(present):
@@ -675,7 +350,7 @@ class VectorIndex:
 
     def remove(self, ids: Sequence[int] | np.ndarray) -> int:
         """Remove these ids (absent ones are ignored); returns how many were removed."""
-        ids = _as_ids(ids, allow_duplicates=True)
+        ids = ops.as_ids(ids, allow_duplicates=True)
         if not len(ids):
             return 0
         with self._lock:
@@ -686,7 +361,7 @@ class VectorIndex:
 
     def _remove_locked(self, ids: np.ndarray) -> int:
         current = self._sorted_ids()
-        present = np.unique(ids[_member(current, ids)])
+        present = np.unique(ids[ops.member(current, ids)])
         if not len(present):
             return 0
         removed = int(self._index.remove_ids(present))
@@ -724,7 +399,7 @@ class VectorIndex:
 
     def _nprobe_for_k(self, k: int) -> int:
         """Large k (e.g. `search -k 100000`) needs more lists than the recall-tuned nprobe holds."""
-        ivf = _ivf(self._index)
+        ivf = ops.ivf(self._index)
         if ivf is None:
             return 0
         per_list = max(1.0, self.ntotal / ivf.nlist)
@@ -766,18 +441,18 @@ class VectorIndex:
         Raises:
             UsageError: an id is not in the index.
         """
-        ids = _as_ids(ids, allow_duplicates=True)
+        ids = ops.as_ids(ids, allow_duplicates=True)
         if not len(ids):
             return np.empty((0, self.dim), np.float32)
         with self._lock:
-            missing = ids[~_member(self._sorted_ids(), ids)]
+            missing = ids[~ops.member(self._sorted_ids(), ids)]
             if len(missing):
                 shown = ", ".join(str(i) for i in missing[:5])
                 raise UsageError(
                     f"{len(missing)} id(s) not in the {self._space} index: {shown}"
                     + (" ..." if len(missing) > 5 else "")
                 )
-            return _reconstruct(self._index, ids)
+            return ops.reconstruct(self._index, ids)
 
     # -- persistence --------------------------------------------------------------------------
 
@@ -798,15 +473,11 @@ class VectorIndex:
         with self._lock:
             if not self._dirty and path.exists():
                 return
-            tmp = self._directory / f".{self._space}.faiss.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            index = self._index
             try:
                 self._directory.mkdir(parents=True, exist_ok=True)
-                _write_index(self._index, tmp)
-                _fsync_file(tmp)
-                os.replace(tmp, path)
-                _fsync_dir(self._directory)
+                atomic_write(path, lambda tmp: _write_index(index, tmp))
             except (OSError, RuntimeError) as e:
-                tmp.unlink(missing_ok=True)
                 raise CatalogError(f"could not save the {self._space} index to {path}: {e}") from e
             meta = {
                 "format": FORMAT_VERSION,
@@ -818,7 +489,7 @@ class VectorIndex:
                 "faiss": getattr(faiss, "__version__", "?"),
             }
             self._dirty = False
-        _write_json_atomic(self._directory / f"{self._space}.json", meta)
+        _write_json(self._directory / f"{self._space}.json", meta)
 
     # -- changing kind ------------------------------------------------------------------------
 
@@ -871,10 +542,10 @@ class VectorIndex:
             "rebuilding the %s index: %s -> %s (%d vectors)", self._space, self._spec, spec, len(snapshot)
         )
         try:
-            index = _new_index(spec, dim)
-            ivf = _ivf(index)
+            index = ops.new_index(spec, dim)
+            ivf = ops.ivf(index)
             if ivf is not None:
-                _train(
+                ops.train(
                     index,
                     ivf.nlist,
                     self._copy_vectors_of(snapshot),
@@ -898,10 +569,10 @@ class VectorIndex:
     def _copy_present(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(ids still present, their vectors), read under the lock."""
         with self._lock:
-            present = ids[_member(self._sorted_ids(), ids)]
+            present = ids[ops.member(self._sorted_ids(), ids)]
             if not len(present):
                 return present, np.empty((0, self.dim), np.float32)
-            return present, _reconstruct(self._index, present)
+            return present, ops.reconstruct(self._index, present)
 
     def _copy_vectors_of(self, snapshot: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         def rows(positions: np.ndarray) -> np.ndarray:
@@ -936,114 +607,16 @@ class VectorIndex:
             self._ids = new._ids
             self._changed()
             new._rebuild_token = None
-            ivf = _ivf(self._index)
+            ivf = ops.ivf(self._index)
             if ivf is not None:
-                _prepare_ivf(ivf, self._nprobe)
+                ops.prepare_ivf(ivf, self._nprobe)
         log.info(
             "swapped the %s index %s -> %s (%d updates replayed)", self._space, old_spec, self._spec, replayed
         )
 
 
-# ---------------------------------------------------------------------------------------------
-# small helpers
-
-
-def _as_ids(ids: Sequence[int] | np.ndarray, *, allow_duplicates: bool = False) -> np.ndarray:
-    arr = np.asarray(ids)
-    if arr.ndim != 1:
-        raise UsageError(f"ids must be a 1-d sequence, got shape {arr.shape}")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        raise UsageError(f"ids must be integers, got {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=np.int64)
-    if arr.size and arr.min() < 0:
-        raise UsageError("ids must be >= 0 (-1 means 'no result')")
-    if not allow_duplicates and arr.size != np.unique(arr).size:
-        raise UsageError("ids must be unique within one call")
-    return arr
-
-
-def _member(sorted_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    if not len(sorted_ids):
-        return np.zeros(len(ids), bool)
-    pos = np.searchsorted(sorted_ids, ids)
-    pos[pos == len(sorted_ids)] = 0
-    return sorted_ids[pos] == ids
-
-
-def _merge_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Merge two sorted, disjoint id arrays (O(n) inserts instead of a full re-sort)."""
-    if not len(b):
-        return a
-    if not len(a):
-        return b
-    return np.insert(a, np.searchsorted(a, b), b)
-
-
-def _set_gpu_nprobe(index: faiss.Index, nprobe: int) -> None:
-    """nprobe on a GPU clone: GPU IVF indexes are not IndexIVF, so go through the parameter space."""
-    space = faiss.GpuParameterSpace()
-    space.initialize(index)
-    space.set_index_parameter(index, "nprobe", nprobe)
-
-
-def _train(
-    index: faiss.Index,
-    nlist: int,
-    rows: Callable[[np.ndarray], np.ndarray],
-    n: int,
-    *,
-    seed: int,
-    use_gpu: bool = False,
-) -> None:
-    """Train an IVF index on a sample of TRAIN_POINTS_PER_LIST points per list.
-
-    `rows(positions)` returns the vectors at those positions (sorted positions, for locality).
-    """
-    if n < nlist:
-        raise UsageError(f"cannot train {nlist} lists on {n} vectors")
-    size = min(n, max(MIN_TRAIN_POINTS, TRAIN_POINTS_PER_LIST * nlist))
-    rng = np.random.default_rng(seed)
-    positions = np.sort(rng.choice(n, size=size, replace=False)) if size < n else np.arange(n)
-    sample = np.ascontiguousarray(rows(positions), dtype=np.float32)
-    ivf = _ivf(index)
-    if ivf is not None:
-        ivf.cp.seed = seed
-        # We sample TRAIN_POINTS_PER_LIST on purpose; keep faiss from warning about it.
-        ivf.cp.min_points_per_centroid = min(ivf.cp.min_points_per_centroid, TRAIN_POINTS_PER_LIST)
-        if isinstance(ivf, faiss.IndexIVFPQ):
-            # The factory turns on polysemous training (simulated annealing, seconds to minutes),
-            # which only helps Hamming-filtered search, never used here.
-            ivf.do_polysemous_training = False
-    gpu_flat = _gpu_flat(index.d, index.metric_type) if use_gpu and ivf is not None else None
-    if gpu_flat is not None:
-        # k-means dominates an IVF build; on a GPU its assignment step is a single matmul.
-        ivf.clustering_index = gpu_flat
+def _write_json(path: Path, data: dict[str, Any]) -> None:
     try:
-        index.train(sample)
-    finally:
-        if gpu_flat is not None:
-            ivf.clustering_index = None
-
-
-def _gpu_flat(dim: int, metric: int) -> faiss.Index | None:
-    """A GPU flat index for k-means assignment, or None when there is no usable GPU."""
-    try:
-        if metric == faiss.METRIC_INNER_PRODUCT:
-            return faiss.GpuIndexFlatIP(_gpu_res(), dim)
-        return faiss.GpuIndexFlatL2(_gpu_res(), dim)
-    except (AttributeError, RuntimeError) as e:
-        log.warning("training on the CPU, the GPU is not usable: %s", e)
-        return None
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps(data, indent=1, sort_keys=True))
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise CatalogError(f"could not write {path}: {e}") from e
