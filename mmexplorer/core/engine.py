@@ -9,9 +9,12 @@ remembered in the catalog, so a later `search` without `--model` uses the same o
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Self
 
@@ -20,6 +23,8 @@ from mmexplorer.core import paths
 from mmexplorer.core.errors import UsageError
 from mmexplorer.core.index import VectorIndex
 from mmexplorer.core.indexer import Indexer
+from mmexplorer.core.lock import CHECKING, LibraryLock
+from mmexplorer.core.relevance import RelevanceCache
 from mmexplorer.core.search import Searcher
 from mmexplorer.core.spaces import SpaceOptions, Spaces, VectorSpace
 from mmexplorer.core.types import (
@@ -58,14 +63,31 @@ class Engine:
         on_model_status: Callable[[ModelStatus], None] | None = None,
     ) -> None:
         self.data_dir = paths.data_dir(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        paths.prepare_data_dir(self.data_dir)  # owner-only, and tightened if an older version left it wider
+        # One writer per library, held only while writing (index, add_roots, remove_root).
+        self.write_lock = LibraryLock(self.data_dir)
+        self.lock_timeout = 0.0  # seconds a writer waits for another process's run (0: LibraryBusyError at once)
+        self.on_lock_wait: Callable[[int | None], None] | None = None
         self.catalog = cat.Catalog(paths.catalog_path(self.data_dir))
         self.device = device
         self.options = SpaceOptions(paths.index_dir(self.data_dir), device=device, on_status=on_model_status)
         self.spaces = Spaces(self.catalog, self.options, requested={Space.IMAGE: image_model})
-        self.searcher = Searcher(self.catalog, self.spaces)
+        self.searcher = Searcher(
+            self.catalog, self.spaces, cache=RelevanceCache(self.data_dir / "calibration")
+        )
         self.indexer_batch_size = 32
-        self.spaces.reconcile()
+        # Reconciling writes; while another process indexes, its unsaved vectors are not lost items.
+        if self.write_lock.try_acquire(purpose=CHECKING):
+            try:
+                self.spaces.reconcile()
+            finally:
+                self.write_lock.release()
+        else:
+            log.info("another process is writing to %s: its indexes are checked by that writer", self.data_dir)
+
+    def _writing(self) -> AbstractContextManager[None]:
+        """`with self._writing():` the library's write lock (raises LibraryBusyError)."""
+        return self.write_lock.hold(timeout=self.lock_timeout, on_wait=self.on_lock_wait)
 
     @property
     def flat_threshold(self) -> int | None:
@@ -103,6 +125,10 @@ class Engine:
         return self.catalog.roots()
 
     def add_roots(self, roots: Sequence[str | os.PathLike[str]]) -> list[str]:
+        with self._writing():
+            return self._add_roots(roots)
+
+    def _add_roots(self, roots: Sequence[str | os.PathLike[str]]) -> list[str]:
         added = []
         for r in roots:
             path = Path(r).expanduser()
@@ -119,6 +145,10 @@ class Engine:
 
     def remove_root(self, root: str) -> int:
         """Forget a folder and everything indexed from it (the folder itself is not touched)."""
+        with self._writing():
+            return self._remove_root(root)
+
+    def _remove_root(self, root: str) -> int:
         root = os.path.abspath(root)
         rows = self.catalog.items_under([root])
         other_roots = [r for r in self.catalog.roots() if r != root]
@@ -143,7 +173,21 @@ class Engine:
 
         When a space grew or shrank past a threshold its FAISS index switches kind afterwards
         (see `optimise_indexes`); `background_rebuild` does that in a thread.
+
+        Raises:
+            LibraryBusyError: another process is indexing this library (see `lock_timeout`).
         """
+        with self._writing():
+            return self._index(roots, progress=progress, cancel=cancel, background_rebuild=background_rebuild)
+
+    def _index(
+        self,
+        roots: Sequence[str | os.PathLike[str]] | None,
+        *,
+        progress: Callable[..., None] | None,
+        cancel: Callable[[], bool] | None,
+        background_rebuild: bool,
+    ) -> IndexReport:
         chosen = self.add_roots(roots) if roots else self.catalog.roots()
         if not chosen:
             raise UsageError("no folders in the library yet: add one first")
@@ -170,8 +214,32 @@ class Engine:
         modality: Modality | str | None = None,
         weights: FusionWeights | None = None,
     ) -> list[SearchResult]:
-        """Run a typed query (TextQuery, ImageQuery, ItemQuery) across every space it reaches."""
-        return self.searcher.search(query, k=k, modality=_modality(modality), weights=weights)
+        """Run a typed query (TextQuery, ImageQuery, ItemQuery) across every space it reaches.
+
+        Returns up to k results best first, the weaker ones (below the relevance cutoff) with
+        `relevant` False. `weights` defaults to the library's fusion weights.
+        """
+        return self.searcher.search(
+            query, k=k, modality=_modality(modality), weights=weights or self.fusion_weights()
+        )
+
+    def fusion_weights(self) -> FusionWeights:
+        """The library's fusion weights (shared by the CLI and the GUI through the catalog)."""
+        stored = self.catalog.get_meta(_WEIGHTS_KEY)
+        if not stored:
+            return FusionWeights()
+        try:
+            values = json.loads(stored)
+            return _clamped(FusionWeights(**{k: float(v) for k, v in values.items() if k in _WEIGHT_NAMES}))
+        except (ValueError, TypeError) as e:
+            log.warning("ignoring unreadable fusion weights %r: %s", stored, e)
+            return FusionWeights()
+
+    def set_fusion_weights(self, weights: FusionWeights) -> FusionWeights:
+        weights = _clamped(weights)
+        with self.catalog.transaction():
+            self.catalog.set_meta(_WEIGHTS_KEY, json.dumps(dataclasses.asdict(weights)))
+        return weights
 
     # -- reporting --------------------------------------------------------------------------
     def item(self, item_id: int) -> ItemDetail:
@@ -206,6 +274,7 @@ class Engine:
             pending_reason=self.catalog.pending_reason(),
             models=tuple(self.model_info()),
             index_kinds=self.spaces.index_kinds(),
+            weights=self.fusion_weights(),
         )
 
     def close(self) -> None:
@@ -219,6 +288,15 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_WEIGHTS_KEY = "fusion_weights"
+_WEIGHT_NAMES = {f.name for f in dataclasses.fields(FusionWeights)}
+
+
+def _clamped(weights: FusionWeights) -> FusionWeights:
+    """Weights kept in [0, 1], so a fused relevance stays in [0, 1]."""
+    return FusionWeights(**{n: min(1.0, max(0.0, float(getattr(weights, n)))) for n in _WEIGHT_NAMES})
 
 
 def _modality(value: Modality | str | None) -> Modality | None:

@@ -1,32 +1,35 @@
-"""Queries (text, image, item) across every space they can reach, calibrated per query and fused.
+"""Queries (text, image, item) across every space they reach, scored as relevance in [0, 1] and fused.
 
-Raw cosines are not comparable across spaces (a CLIP text-image match scores ~0.3, a sentence
-text-text match ~0.7). So for each query and space we score a fixed reference sample of that space's
-vectors, and turn each hit's cosine into a robust z-score against that sample:
-`z = (s - median) / (1.4826 * MAD)`. A true match stands far out of its space's bulk; the best of a
-space with nothing relevant stays near the bulk's tail. Fused score = sum over the spaces an item
-matched in of `weight[space] * z`.
+Each way an item matches is a component (core.types.Component): a photo's pixels in the image
+space, a note's best chunk in the text space, and the lexical component (exact words of a note,
+words of a file or folder name, SQLite FTS5). A semantic component's relevance is its raw cosine
+through the space's fitted map (core.relevance: a logistic fit per model and query kind, with a
+per-query baseline against a fixed background); a lexical one is fixed by how it matched (all
+words of the query in a file name 0.95, in a folder name below the library's root 0.85, as a
+phrase in a note 0.9, all words apart 0.75; halved when the words are in most of the library).
+An item's relevance fuses its components with the library's weights w in [0, 1] by noisy-OR,
+`1 - prod(1 - w * r)`, which stays in [0, 1]. An item is judged relevant at `RELEVANT` (0.5).
 
-Measured with tests/bench/bench_fusion.py (72 shape photos + 12 notes, 50 labelled queries, aligned
-test model + all-MiniLM-L6-v2): top-1 0.80 with raw cosines, 1.00 with mean/std and 1.00 with
-median/MAD, once the text space's reference includes a fixed background of everyday sentences
-(without it, photo queries fell to 0.39 top-1 in a 36-photo library). median/MAD is kept because
-it is not dragged by the very matches it is meant to spot when a library holds many near-duplicates.
+Measured with tests/bench/bench_fusion.py on five generated libraries (see its docstring for the
+table): the alternatives it prints are raw cosine, a robust z-score against the library (the
+previous method), the fitted map without the per-query baseline, and max instead of noisy-OR.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-from dataclasses import dataclass
+import re
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mmexplorer.core import catalog as cat
+from mmexplorer.core import relevance as rel
 from mmexplorer.core.errors import DecodeError, UsageError
-from mmexplorer.core.index import VectorIndex
 from mmexplorer.core.spaces import Spaces, VectorSpace
 from mmexplorer.core.types import (
     Component,
@@ -36,68 +39,62 @@ from mmexplorer.core.types import (
     Modality,
     Query,
     SearchResult,
-    Space,
     TextQuery,
 )
 
 log = logging.getLogger(__name__)
 
+RELEVANT = rel.RELEVANT
+LEXICAL = "lexical"
+METHODS = ("fitted", "fitted-nogap", "robust", "raw")
+RULES = ("noisy-or", "max")
 REFERENCE_SIZE = 2048
 MIN_SIGMA = 1e-3
 
-
-@dataclass(frozen=True)
-class Calibration:
-    """Per-query statistics of one space's scores over its reference sample."""
-
-    center: float
-    scale: float
-
-    def __call__(self, raw: float) -> float:
-        return (raw - self.center) / self.scale
-
-
-def calibrate(reference_scores: np.ndarray, *, method: str = "robust") -> Calibration:
-    """Fit a query's score distribution over a reference sample.
-
-    Args:
-        reference_scores: the query's cosine with each reference vector of one space.
-        method: "robust" (median / MAD), "standard" (mean / std), or "raw" (no calibration: the
-            cosine itself; kept to measure what calibration buys).
-    """
-    if method == "raw" or reference_scores.size < 2:
-        return Calibration(0.0, 1.0)
-    if method == "robust":
-        center = float(np.median(reference_scores))
-        scale = 1.4826 * float(np.median(np.abs(reference_scores - center)))
-        if scale < MIN_SIGMA:  # over half the sample ties: fall back to the spread of the rest
-            scale = float(np.std(reference_scores))
-    elif method == "standard":
-        center = float(np.mean(reference_scores))
-        scale = float(np.std(reference_scores))
-    else:
-        raise UsageError(f"unknown calibration method {method!r}")
-    return Calibration(center, max(scale, MIN_SIGMA))
-
+# Words that carry no meaning of their own in a query; an exact-word match needs another word.
+STOPWORDS = frozenset(
+    ["a", "an", "the", "and", "or", "of", "in", "on", "at", "to", "for", "from", "with", "by", "about", "as", "is", "are", "was", "were", "be", "been", "it", "its", "this", "that", "these", "those", "my", "our", "your", "his", "her", "their", "me", "we", "you", "i", "he", "she", "they", "them", "us", "what", "which", "who", "whom", "when", "where", "why", "how", "all", "any", "some", "no", "not", "do", "does", "did", "have", "has", "had", "can", "could", "will", "would", "should", "shall", "may", "might", "there", "here", "into", "onto", "over", "under", "than", "then", "so", "too", "very", "just", "also", "only", "photo", "photos", "picture", "pictures", "image", "images", "note", "notes", "file", "files", "something", "thing", "things", "one"]
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
 
 class Searcher:
-    """Runs queries over a library's catalog and spaces; keeps per-space calibration state.
+    """Runs queries over a library's catalog and spaces.
 
     Args:
-        catalog: the library's catalog (chunks, items).
+        catalog: the library's catalog (items, chunks, the lexical index).
         spaces: the library's vector spaces.
-        method: the calibration (see `calibrate`).
+        cache: where fitted relevance maps are kept between runs (None: refit in each process).
+        method: "fitted" (default), or an alternative kept to measure it: "fitted-nogap" (no
+            per-query baseline), "robust" (z-score against the space's own vectors, squashed),
+            "raw" (the cosine itself).
+        rule: "noisy-or" (default) or "max" over an item's components.
     """
 
-    def __init__(self, catalog: cat.Catalog, spaces: Spaces, *, method: str = "robust") -> None:
+    def __init__(
+        self,
+        catalog: cat.Catalog,
+        spaces: Spaces,
+        *,
+        cache: rel.RelevanceCache | None = None,
+        method: str = "fitted",
+        rule: str = "noisy-or",
+    ) -> None:
+        if method not in METHODS or rule not in RULES:
+            raise UsageError(f"unknown relevance method {method!r} or fusion rule {rule!r}")
         self.catalog = catalog
         self.spaces = spaces
+        self.cache = cache or rel.RelevanceCache(None)
         self.method = method
+        self.rule = rule
 
     # -- public -----------------------------------------------------------------------------
     def search(
         self, query: Query, *, k: int, modality: Modality | None, weights: FusionWeights | None = None
     ) -> list[SearchResult]:
+        """Up to k results, best first; those below the relevance cutoff have `relevant` False."""
+        if k <= 0:
+            raise UsageError("k must be at least 1")
+        weights = weights or FusionWeights()
         if isinstance(query, TextQuery):
             return self.text(query.text, k=k, modality=modality, weights=weights)
         if isinstance(query, ImageQuery):
@@ -106,21 +103,19 @@ class Searcher:
             return self.similar(query.item_id, k=k, modality=modality, weights=weights)
         raise UsageError(f"unknown query {query!r}")
 
-    def text(
-        self, query: str, *, k: int, modality: Modality | None, weights: FusionWeights | None
-    ) -> list[SearchResult]:
+    def text(self, query: str, *, k: int, modality: Modality | None, weights: FusionWeights) -> list[SearchResult]:
         query = query.strip()
         if not query:
             return []
-        vectors = {
-            space.key: space.encode_texts([query])[0]
+        probes = [
+            (space, space.encode_texts([query])[0], "text")
             for space in self._reachable(modality)
             if space.takes_text and space.ntotal > 0
-        }
-        return self._fused(vectors, k=k, modality=modality, weights=weights)
+        ]
+        return self._fused(probes, k=k, modality=modality, weights=weights, lexical=query)
 
     def image(
-        self, query: ImageQuery, *, k: int, modality: Modality | None, weights: FusionWeights | None
+        self, query: ImageQuery, *, k: int, modality: Modality | None, weights: FusionWeights
     ) -> list[SearchResult]:
         from mmexplorer.core.media import photos
 
@@ -129,18 +124,19 @@ class Searcher:
             return []
         # Decoded even when nothing is indexed yet, so a bad file is reported as such.
         image = _query_image(query, getattr(targets[0].encoder(), "image_size", None), photos)
-        vectors = {s.key: s.encode_images([image])[0] for s in targets if s.ntotal > 0}
-        return self._fused(vectors, k=k, modality=modality, weights=weights)
+        probes = [(s, s.encode_images([image])[0], "image") for s in targets if s.ntotal > 0]
+        return self._fused(probes, k=k, modality=modality, weights=weights)
 
     def similar(
         self, item_id: int, *, k: int, modality: Modality | None, weights: FusionWeights | None = None
     ) -> list[SearchResult]:
         """Neighbours of an indexed item in every space it has vectors in (itself excluded)."""
+        weights = weights or FusionWeights()
         row = self.catalog.item(item_id)
         if row is None:
             raise UsageError(f"no item with id {item_id}")
         chunk_ids = self.catalog.chunk_ids_of([item_id])
-        vectors: dict[Space, np.ndarray] = {}
+        probes: list[tuple[VectorSpace, np.ndarray, str]] = []
         for space in self._reachable(modality):
             index = space.index()
             ids = [vid for s, vid in chunk_ids if s == space.key.value]
@@ -148,15 +144,66 @@ class Searcher:
                 continue
             # An item's direction in its space: the mean of its chunks, renormalised.
             v = index.reconstruct(np.asarray(ids, dtype=np.int64)).mean(axis=0)
-            vectors[space.key] = v / max(float(np.linalg.norm(v)), 1e-12)
+            kind = "image" if space.takes_images else "text"
+            probes.append((space, v / max(float(np.linalg.norm(v)), 1e-12), kind))
         text = self._item_text(chunk_ids)
         if text:
             # An item with text (a note) reaches the spaces it has no vectors in through their text towers.
+            have = {p[0].key for p in probes}
             for space in self._reachable(modality):
-                if space.key not in vectors and space.takes_text and space.ntotal > 0:
-                    vectors[space.key] = space.encode_texts([text])[0]
-        results = self._fused(vectors, k=k + 1, modality=modality, weights=weights, exclude=item_id)
+                if space.key not in have and space.takes_text and space.ntotal > 0:
+                    probes.append((space, space.encode_texts([text])[0], "text"))
+        results = self._fused(probes, k=k + 1, modality=modality, weights=weights, exclude=item_id)
         return results[:k]
+
+    # -- relevance ----------------------------------------------------------------------------
+    def relevance_map(
+        self, space: VectorSpace, kind: str, *, gap: bool = True
+    ) -> tuple[rel.RelevanceModel, np.ndarray]:
+        """The fitted map of a space for a query kind, and the space's background vectors."""
+        key = ("relevance", kind, gap)
+        cached = space.calibration.get(key)
+        if cached is None:
+            encoder = space.encoder()
+            if space.entry.calibrate is None:
+                raise UsageError(f"the {space.key.value} space has no calibration data")
+            calibrate = space.entry.calibrate
+            cached = self.cache.get_or_fit(
+                space.key.value, kind, encoder.model_id, lambda: calibrate(encoder, kind), gap=gap
+            )
+            if not getattr(encoder, "meaningful", True):
+                # A model whose similarities mean nothing (tiny-random) is never evidence of relevance.
+                cached = (rel.uninformative(cached[0]), cached[1])
+            space.calibration[key] = cached
+        return cached
+
+    def _scorer(self, space: VectorSpace, q: np.ndarray, kind: str) -> Callable[[np.ndarray], np.ndarray]:
+        """raw cosines -> relevance in [0, 1] for this query in this space."""
+        if self.method == "raw":
+            return lambda raw: np.clip(raw, 0.0, 1.0)
+        if self.method == "robust":
+            index = space.index()
+            sample = self._reference(space, index)
+            scores = sample @ q
+            center = float(np.median(scores))
+            scale = max(1.4826 * float(np.median(np.abs(scores - center))), MIN_SIGMA)
+            return lambda raw: 1.0 / (1.0 + np.exp(-((raw - center) / scale - 3.0)))
+        gap = self.method == "fitted"
+        model, background = self.relevance_map(space, kind, gap=gap)
+        base = rel.baseline(q, background) if gap else (0.0, 1.0)
+        return lambda raw: model(raw, base)
+
+    def _reference(self, space: VectorSpace, index: Any) -> np.ndarray:
+        cached = space.calibration.get("reference")
+        n = index.ntotal
+        if cached is not None and abs(cached[0] - n) <= 0.1 * max(n, 1) and cached[0] > 0:
+            return cached[1]
+        ids = index.ids()
+        if len(ids) > REFERENCE_SIZE:
+            ids = np.random.default_rng(0).choice(ids, REFERENCE_SIZE, replace=False)
+        sample = index.reconstruct(np.asarray(ids, dtype=np.int64))
+        space.calibration["reference"] = (n, sample)
+        return sample
 
     # -- internals --------------------------------------------------------------------------
     def _reachable(self, modality: Modality | None) -> list[VectorSpace]:
@@ -171,69 +218,89 @@ class Searcher:
         )
         return " ".join(c.text for c in rows if c.text)
 
-    def reference(self, space: VectorSpace, index: VectorIndex) -> np.ndarray:
-        """A fixed random sample of a space's vectors, refreshed when the space grew or shrank by 10%."""
-        cached = space.calibration.get("reference")
-        n = index.ntotal
-        if cached is not None and abs(cached[0] - n) <= 0.1 * max(n, 1) and cached[0] > 0:
-            return cached[1]
-        ids = index.ids()
-        if len(ids) > REFERENCE_SIZE:
-            ids = np.random.default_rng(0).choice(ids, REFERENCE_SIZE, replace=False)
-        sample = index.reconstruct(np.asarray(ids, dtype=np.int64)) if len(ids) else np.zeros((0, index.dim), np.float32)
-        if space.entry.background is not None:
-            # A small library's notes are few and unrelated to each other, so their spread alone
-            # makes any best note look like an outlier. A fixed background of everyday sentences
-            # gives the text space an honest null distribution (measured in bench_fusion.py).
-            sample = np.concatenate([sample, self._background(space)])
-        space.calibration["reference"] = (n, sample)
-        return sample
+    def _lexical(self, query: str) -> dict[int, tuple[Component, int | None]]:
+        """Exact words of the query in names and texts: item id -> (component, matched chunk id)."""
+        words = [w for w in (m.group(0).lower() for m in _WORD.finditer(query)) if w not in STOPWORDS]
+        words = list(dict.fromkeys(words))
+        if not words or len(words) > 8:
+            return {}
+        quoted = [f'"{w}"' for w in words]
+        all_terms = " AND ".join(quoted)
+        total = max(1, self.catalog.count_items())
+        out: dict[int, tuple[Component, int | None]] = {}
 
-    def _background(self, space: VectorSpace) -> np.ndarray:
-        cached = space.calibration.get("background")
-        if cached is None:
-            assert space.entry.background is not None
-            lines = space.entry.background.read_text(encoding="utf-8").splitlines()
-            sentences = [line for line in lines if line.strip() and not line.startswith("#")]
-            cached = space.calibration["background"] = space.encode_texts(sentences)
-        return cached
+        def put(item_id: int, via: str, relevance: float, chunk_id: int | None = None) -> None:
+            if item_id not in out or out[item_id][0].relevance < relevance:
+                out[item_id] = (Component(LEXICAL, via, 1.0, relevance, 1.0), chunk_id)
+
+        roots = sorted(self.catalog.roots(), key=len, reverse=True)
+        try:
+            named = self.catalog.match_names(f"{{name folder}} : ({all_terms})", limit=500)
+            phrase_chunks = {c for c, _i in self.catalog.match_chunks(f'"{" ".join(words)}"', limit=500)}
+            chunks = self.catalog.match_chunks(all_terms, limit=500)
+        except sqlite3.OperationalError as e:  # an FTS syntax corner case must not fail the search
+            log.warning("lexical search for %r failed: %s", query, e)
+            return {}
+        flood = len(named) > max(20, 0.3 * total)
+        for item_id, path in named:
+            name = path.rsplit("/", 1)[-1]
+            folder = path[: -len(name)]
+            root = next((r for r in roots if path.startswith(r.rstrip("/") + "/")), "")
+            below = folder[len(root) :] if root else folder
+            if _has_all(name, words):
+                put(item_id, "name", 0.95 * (0.5 if flood else 1.0))
+            elif _has_all(below + name, words):
+                put(item_id, "name", 0.85 * (0.5 if flood else 1.0))
+        chunk_items = {i for _c, i in chunks}
+        flood = len(chunk_items) > max(10, 0.3 * total)
+        for chunk_id, item_id in chunks:
+            r = 0.9 if chunk_id in phrase_chunks else 0.75
+            put(item_id, "words", r * (0.5 if flood else 1.0), chunk_id)
+        return out
 
     def _fused(
         self,
-        vectors: dict[Space, np.ndarray],
+        probes: list[tuple[VectorSpace, np.ndarray, str]],
         *,
         k: int,
         modality: Modality | None,
-        weights: FusionWeights | None,
+        weights: FusionWeights,
         exclude: int | None = None,
+        lexical: str | None = None,
     ) -> list[SearchResult]:
-        if k <= 0:
-            raise UsageError("k must be at least 1")
-        weights = weights or FusionWeights()
         catalog = self.catalog
         per_item: dict[int, list[Component]] = {}
         best_chunk: dict[int, int] = {}
-        for key, q in vectors.items():
-            space = self.spaces[key]
+        for space, q, kind in probes:
             index = space.index()
             if index is None or index.ntotal == 0:
                 continue
             q = np.asarray(q, dtype=np.float32)
-            calib = calibrate(self.reference(space, index) @ q, method=self.method)
             depth = min(index.ntotal, k * 4 + 32)
             scores, ids = index.search(q[None, :], depth)
+            relevance = self._scorer(space, q, kind)(scores[0].astype(np.float64))
             chunks = catalog.chunks(int(i) for i in ids[0] if i >= 0)
             seen: set[int] = set()
-            for raw, vid in zip(scores[0], ids[0]):
+            weight = weights.for_space(space.key.value)
+            for raw, r, vid in zip(scores[0], relevance, ids[0]):
                 chunk = chunks.get(int(vid))
                 if chunk is None or chunk.item_id in seen or chunk.item_id == exclude:
                     continue  # hits are sorted: the first of an item is its best chunk
                 seen.add(chunk.item_id)
                 via = "chunk" if chunk.text is not None else "pixels"
-                component = Component(key.value, via, float(raw), calib(float(raw)), weights.for_space(key.value))
-                per_item.setdefault(chunk.item_id, []).append(component)
+                per_item.setdefault(chunk.item_id, []).append(Component(space.key.value, via, float(raw), float(r), weight))
                 if chunk.text is not None:
                     best_chunk[chunk.item_id] = chunk.id
+        if lexical:
+            for item_id, (component, chunk_id) in self._lexical(lexical).items():
+                if item_id == exclude:
+                    continue
+                w = weights.for_space(LEXICAL)
+                per_item.setdefault(item_id, []).append(
+                    Component(component.space, component.via, component.raw, component.relevance, w)
+                )
+                if chunk_id is not None and item_id not in best_chunk:
+                    best_chunk[item_id] = chunk_id
         rows = catalog.items(per_item)
         chunk_rows = catalog.chunks(best_chunk.values())
         results = []
@@ -243,22 +310,40 @@ class Searcher:
                 continue
             if modality is not None and row.modality != modality.value:
                 continue
-            score = sum(c.weight * c.relevance for c in components)
+            score = self._fuse(components)
             chunk = chunk_rows.get(best_chunk.get(item_id, -1))
             results.append(
                 SearchResult(
                     item_id=item_id,
                     path=row.path,
                     modality=Modality(row.modality),
-                    relevance=float(score),
-                    components=tuple(sorted(components, key=lambda c: c.space)),
+                    relevance=score,
+                    components=tuple(sorted(components, key=lambda c: (-c.weight * c.relevance, c.space))),
+                    relevant=score >= RELEVANT,
                     chunk_text=chunk.text if chunk else None,
                     chunk_start=chunk.start if chunk else None,
                     chunk_end=chunk.end if chunk else None,
+                    taken_at=row.when,
                 )
             )
         results.sort(key=lambda r: (-r.relevance, r.path))
         return results[:k]
+
+    def _fuse(self, components: list[Component]) -> float:
+        values = [min(1.0, max(0.0, c.weight)) * c.relevance for c in components]
+        if self.rule == "max":
+            return float(max(values, default=0.0))
+        return float(rel.noisy_or(values))
+
+
+def _has_all(text: str, words: list[str]) -> bool:
+    """Every word appears in the text as a word (case and accents aside, as FTS5 compares them)."""
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKD", text.lower())
+    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    present = set(_WORD.findall(folded))
+    return all(unicodedata.normalize("NFKD", w).encode("ascii", "ignore").decode() in present or w in present for w in words)
 
 
 def _query_image(query: ImageQuery, side: int | None, photos: Any) -> Any:

@@ -31,6 +31,7 @@ import numpy as np
 from mmexplorer.core import catalog as cat
 from mmexplorer.core.errors import CatalogError
 from mmexplorer.core.index import VectorIndex
+from mmexplorer.core.relevance import CalibrationData
 from mmexplorer.core.types import Modality, ModelInfo, ModelStatus, Space
 
 log = logging.getLogger(__name__)
@@ -92,10 +93,20 @@ class SpaceEntry:
     encode_texts: Callable[[Any, Sequence[str]], np.ndarray] | None = None
     encode_images: Callable[[Any, Sequence[Any]], np.ndarray] | None = None
     text_cutoff: int = 300
-    background: Path | None = None  # everyday sentences: a null distribution for calibration
+    calibrate: Callable[[Any, str], CalibrationData] | None = None  # (encoder, query kind) -> pairs
 
 
-BACKGROUND_EN = Path(__file__).parent / "data" / "background_en.txt"
+def _image_calibration(encoder: Any, kind: str) -> CalibrationData:
+    from mmexplorer.core.calibration_sets import image_text_data
+
+    return image_text_data(encoder.encode_images, encoder.encode_texts, image_size=encoder.image_size, kind=kind)
+
+
+def _text_calibration(encoder: Any, kind: str) -> CalibrationData:
+    from mmexplorer.core.calibration_sets import sentence_encoder_data
+
+    return sentence_encoder_data(encoder.encode)
+
 
 SPACE_REGISTRY: dict[Space, SpaceEntry] = {
     Space.IMAGE: SpaceEntry(
@@ -107,6 +118,7 @@ SPACE_REGISTRY: dict[Space, SpaceEntry] = {
         encode_texts=lambda enc, texts: enc.encode_texts(list(texts)),
         encode_images=lambda enc, images: enc.encode_images(list(images)),
         text_cutoff=300,
+        calibrate=_image_calibration,
     ),
     Space.TEXT: SpaceEntry(
         key=Space.TEXT,
@@ -115,7 +127,7 @@ SPACE_REGISTRY: dict[Space, SpaceEntry] = {
         default_spec=_default_text_spec,
         encode_texts=lambda enc, texts: enc.encode(list(texts)),
         text_cutoff=10_000,
-        background=BACKGROUND_EN,
+        calibrate=_text_calibration,
     ),
 }
 

@@ -237,6 +237,7 @@ class LibraryStatus:
     pending_reason: str = ""
     models: tuple[ModelInfo, ...] = ()
     index_kinds: dict[str, str] = field(default_factory=dict)
+    weights: FusionWeights = field(default_factory=FusionWeights)
 
 
 @dataclass(frozen=True)

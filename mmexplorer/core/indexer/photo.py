@@ -7,12 +7,35 @@ the text space will be a second output of this handler.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 from mmexplorer.core.indexer.ingest import Ingested, Prepared
 from mmexplorer.core.media import photos
 from mmexplorer.core.spaces import VectorSpace
 from mmexplorer.core.types import Modality
+
+_DATETIME_ORIGINAL = 0x9003
+_DATETIME = 0x0132
+_EXIF_IFD = 0x8769
+
+
+def taken_at(path: Path) -> float | None:
+    """When the photo was taken (EXIF DateTimeOriginal, else DateTime), as local-time seconds; None if unknown."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            exif = img.getexif()
+            value = exif.get_ifd(_EXIF_IFD).get(_DATETIME_ORIGINAL) or exif.get(_DATETIME)
+    except Exception:  # noqa: BLE001 - a date is a nicety; the photo was already decoded
+        return None
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.strptime(value.strip()[:19], "%Y:%m:%d %H:%M:%S").timestamp()
+    except ValueError:
+        return None
 
 
 class PhotoHandler:
@@ -37,7 +60,7 @@ class PhotoHandler:
         image = photos.load_image(path, min_side=encoder.image_size)
         width, height = photos.displayed_size(path, image)
         tensor = encoder.preprocess(photos.reduce_for_model(image, encoder.image_size))
-        return Prepared(tensor, {"width": width, "height": height})
+        return Prepared(tensor, {"width": width, "height": height, "taken_at": taken_at(path)})
 
     def ingest(self, batch: list[Prepared]) -> list[Ingested]:
         import torch
