@@ -19,6 +19,8 @@ from typing import Any
 
 from mmexplorer import __version__
 from mmexplorer.core.errors import MMExplorerError, UsageError
+from mmexplorer.core.names import display_path
+from mmexplorer.core.types import Space
 
 SUBCOMMANDS = ("index", "search", "status", "models")
 
@@ -54,7 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     p.add_argument("--modality", choices=("photo", "note", "recording"))
     p.add_argument("--model", help="image model spec (default: the one the library was indexed with)")
-    p.add_argument("--weights", metavar="I,T,S", help="fusion weights for image,text,sound spaces (default 1,1,1)")
+    p.add_argument(
+        "--weights",
+        metavar="SPACE=W,...",
+        help="fusion weights in [0, 1] for this search, e.g. image=1,text=0.5 (others keep the library's)",
+    )
+    p.add_argument("--all", action="store_true", help="list up to -k results whatever their relevance")
     _common(p)
 
     p = sub.add_parser("status", help="what the library holds, and what was skipped and why")
@@ -67,11 +74,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def is_subcommand(argv: Sequence[str]) -> bool:
+    """These arguments are for a subcommand (or --help/--version); anything else opens the window."""
+    return bool(argv) and (argv[0] in SUBCOMMANDS or argv[0] in ("-h", "--help", "--version"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a subcommand. The window is opened by mmexplorer/__main__.py, so this module never imports Qt.
+
+    When the reader of stdout goes away (`mmexplorer status | head -1`) the command stops quietly
+    and exits 141, as a tool killed by SIGPIPE does (128 + 13), so `set -o pipefail` still sees it.
+    """
+    try:
+        try:
+            code = _main(argv)
+        except SystemExit:  # --help, --version, usage errors: their text is still in the buffer
+            sys.stdout.flush()
+            raise
+        sys.stdout.flush()  # here, while a reader that went away can still be handled
+        return code
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version")):
-        return _gui(argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if not is_subcommand(argv):
+        parser.error(f"choose a subcommand: {', '.join(SUBCOMMANDS)} (without one, `mmexplorer` opens the window)")
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -90,19 +122,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _one_line(error: Exception) -> str:
-    """The contract promises a one-line reason on stderr."""
-    return " ".join(part.strip() for part in str(error).splitlines() if part.strip())
+    """The contract promises a one-line reason on stderr (a path in it shown as text)."""
+    return display_path(" ".join(part.strip() for part in str(error).splitlines() if part.strip()))
 
 
-def _gui(argv: list[str]) -> int:
+EXIT_BROKEN_PIPE = 141
+
+
+def _stdout_to_devnull() -> None:
+    """Point fd 1 at /dev/null, so flushing what is left at exit cannot raise BrokenPipeError again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        finally:
+            os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a real file (a test's capture): nothing to redirect
+        pass
+
+
+def parse_gui_args(argv: Sequence[str]) -> argparse.Namespace:
+    """The window's arguments (`mmexplorer [FOLDER...] [--data-dir D] [--model SPEC]`); exit 2 on bad ones."""
     p = _Parser(prog="mmexplorer", description="Open the mmexplorer window (subcommands: " + ", ".join(SUBCOMMANDS) + ").")
     p.add_argument("folders", nargs="*", metavar="FOLDER")
     p.add_argument("--data-dir")
     p.add_argument("--model")
-    args = p.parse_args(argv)
-    from mmexplorer.app import run_gui
-
-    return run_gui(args.folders, data_dir=args.data_dir, model=args.model)
+    return p.parse_args(list(argv))
 
 
 def _engine(args: argparse.Namespace) -> Any:
@@ -112,7 +157,9 @@ def _engine(args: argparse.Namespace) -> Any:
 
 
 def _print_json(obj: dict[str, Any]) -> None:
-    print(json.dumps(obj, ensure_ascii=False), flush=True)
+    # display_path: a path that is not valid UTF-8 (surrogates) would make the line unprintable
+    # and the JSON invalid; its undecodable bytes become U+FFFD.
+    print(display_path(json.dumps(obj, ensure_ascii=False)), flush=True)
 
 
 # -- index ----------------------------------------------------------------------------------
@@ -167,7 +214,7 @@ def _index(args: argparse.Namespace) -> int:
         if report.skipped:
             print("skipped (see `mmexplorer status` for all):")
             for s in skipped[:10]:
-                print(f"  {s.path}: {s.reason}")
+                print(f"  {_shown(s.path)}: {s.reason}")
     if report.notice:
         print(f"mmexplorer: {report.waiting:,} photos not indexed: {_one_line(Exception(report.notice))}",
               file=sys.stderr)
@@ -189,43 +236,83 @@ def _search(args: argparse.Namespace) -> int:
     if args.image and not os.path.isfile(args.image):
         raise UsageError(f"no such file: {args.image}")
     weights = _weights(args.weights)
+    from mmexplorer.core.types import ImageQuery, TextQuery
+
+    query = TextQuery(args.query) if args.query else ImageQuery(path=args.image)
     with _engine(args) as engine:
-        if args.query:
-            results = engine.search_text(args.query, k=args.k, modality=args.modality, weights=weights)
-        else:
-            results = engine.search_image(args.image, k=args.k, modality=args.modality, weights=weights)
-    for r in results:
+        if weights is not None:
+            weights = weights(engine.fusion_weights())
+        results = engine.search(query, k=args.k, modality=args.modality, weights=weights)
+    shown = results if args.all else [r for r in results if r.relevant]
+    for r in shown:
         if args.json:
-            obj = {
-                "path": r.path,
-                "modality": r.modality.value,
-                "score": round(r.score, 4),
-                "item_id": r.item_id,
-                "spaces": {m.space: {"raw": round(m.raw, 4), "calibrated": round(m.calibrated, 4)} for m in r.matches},
-            }
-            if r.chunk_text is not None:
-                obj["chunk"] = {"text": r.chunk_text, "start": r.chunk_start, "end": r.chunk_end}
-            _print_json(obj)
+            _print_json(_result_json(r))
         else:
             extra = f"  “{_clip(r.chunk_text, 70)}”" if r.chunk_text else ""
-            print(f"{r.score:7.2f}  {r.modality.value:<6} {r.path}{extra}")
-    if not results and not args.json:
-        print("no results", file=sys.stderr)
+            print(f"{r.relevance:6.2f}  {r.modality.value:<9} {_shown(r.path)}{extra}")
+    if not shown:
+        what = f"“{args.query}”" if args.query else args.image
+        near = f" (nearest: {results[0].relevance:.2f}; --all lists it)" if results else ""
+        print(f"mmexplorer: no good match for {what}{near}", file=sys.stderr)
     return 0
 
 
+def _result_json(r: Any) -> dict[str, Any]:
+    """One search result as the CLI's JSON contract has it (see DESIGN.md)."""
+    obj: dict[str, Any] = {
+        "path": _shown(r.path),
+        "modality": r.modality.value,
+        "relevance": round(r.relevance, 4),
+        "score": round(r.relevance, 4),
+        "item_id": r.item_id,
+        "components": [
+            {
+                "space": c.space,
+                "via": c.via,
+                "raw": round(c.raw, 4),
+                "relevance": round(c.relevance, 4),
+                "weight": round(c.weight, 4),
+            }
+            for c in r.components
+        ],
+    }
+    if r.chunk_text is not None:
+        obj["chunk"] = {"text": r.chunk_text, "start": r.chunk_start, "end": r.chunk_end}
+    if r.caption is not None:
+        obj["caption"] = r.caption
+    if r.segment is not None:
+        obj["segment"] = {"start_s": r.segment.start_s, "end_s": r.segment.end_s, "text": r.segment.text}
+    return obj
+
+
+def _shown(path: str) -> str:
+    """A path as text: bytes that are not valid UTF-8 (kept as surrogates) become U+FFFD."""
+    return display_path(path)
+
+
 def _weights(text: str | None) -> Any:
+    """`--weights image=1,text=0.5`: a function of the library's weights (keys left out keep theirs)."""
+    import dataclasses
+
     from mmexplorer.core.types import FusionWeights
 
     if not text:
         return None
-    try:
-        values = [float(x) for x in text.split(",")]
-    except ValueError as e:
-        raise UsageError(f"--weights wants three numbers like 1,1,1, not {text!r}") from e
-    if len(values) != 3:
-        raise UsageError(f"--weights wants three numbers like 1,1,1, not {text!r}")
-    return FusionWeights(*values)
+    names = [f.name for f in dataclasses.fields(FusionWeights)]
+    overrides: dict[str, float] = {}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or key not in names:
+            raise UsageError(f"--weights wants NAME=VALUE pairs such as image=1,text=0.5 (names: {', '.join(names)})")
+        try:
+            number = float(value)
+        except ValueError as e:
+            raise UsageError(f"--weights: {key} needs a number between 0 and 1, not {value!r}") from e
+        if not 0.0 <= number <= 1.0:
+            raise UsageError(f"--weights: {key}={number} is outside [0, 1]")
+        overrides[key] = number
+    return lambda library: dataclasses.replace(library, **overrides)
 
 
 def _clip(text: str, n: int) -> str:
@@ -237,14 +324,14 @@ def _clip(text: str, n: int) -> str:
 def _status(args: argparse.Namespace) -> int:
     with _engine(args) as engine:
         st = engine.status()
-        spec = engine.image_model_spec if engine.catalog.get_meta("image_spec") else None
+        spec = engine.space(Space.IMAGE).stored_spec
     if args.json:
         obj = asdict(st)
         obj["image_model"] = spec
         _print_json(obj)
         return 0
-    print(f"library: {st.data_dir}")
-    print("folders: " + (", ".join(st.roots) if st.roots else "none yet (mmexplorer index FOLDER)"))
+    print(f"library: {_shown(st.data_dir)}")
+    print("folders: " + (", ".join(map(_shown, st.roots)) if st.roots else "none yet (mmexplorer index FOLDER)"))
     print("items:   " + ", ".join(f"{n:,} {m}s" for m, n in st.counts.items()))
     if spec:
         print(f"image model: {spec}" + ("  (test model: photo similarities mean nothing)" if spec == "tiny-random" else ""))
@@ -255,7 +342,7 @@ def _status(args: argparse.Namespace) -> int:
         print(f"waiting to be indexed: {st.pending:,}{why}")
     print(f"skipped: {len(st.skipped):,}")
     for s in st.skipped:
-        print(f"  {s.path}: {s.reason}")
+        print(f"  {_shown(s.path)}: {s.reason}")
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import sys
 import threading
 import traceback
@@ -40,14 +41,16 @@ def setup_logging(data_dir: Path, *, level: int = logging.INFO, stderr: bool = F
     """
     global _handler
     log_path = paths.log_dir(Path(data_dir)) / LOG_FILE_NAME
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    paths.private_dir(log_path.parent)  # the data dir and its logs folder: owner-only (0700)
     root = logging.getLogger("mmexplorer")
     root.setLevel(level)
     if _handler is not None:
         root.removeHandler(_handler)
         _handler.close()
-    handler = logging.handlers.RotatingFileHandler(
-        log_path, maxBytes=1_000_000, backupCount=3, encoding="utf-8", delay=True
+    handler = PrivateRotatingFileHandler(
+        log_path, maxBytes=1_000_000, backupCount=3, encoding="utf-8", delay=True,
+        # A file name that is not valid UTF-8 (surrogates) is logged with \udcXX escapes, never fails.
+        errors="backslashreplace",
     )
     handler.setFormatter(logging.Formatter(_FORMAT))
     root.addHandler(handler)
@@ -59,6 +62,23 @@ def setup_logging(data_dir: Path, *, level: int = logging.INFO, stderr: bool = F
         err._mmexplorer_stderr = True  # type: ignore[attr-defined]
         root.addHandler(err)
     return log_path
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose files only the owner can read (0600), whatever the umask.
+
+    The log names the user's files and quotes their notes' errors: it is as private as the catalog.
+    """
+
+    def _open(self):  # type: ignore[no-untyped-def]  # the base class's hook for every (re)open
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, paths.PRIVATE_FILE_MODE)
+        try:
+            if os.name == "posix":
+                os.chmod(self.baseFilename, paths.PRIVATE_FILE_MODE)
+            return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
+        except BaseException:
+            os.close(fd)
+            raise
 
 
 def current_log_file() -> Path | None:

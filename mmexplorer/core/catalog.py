@@ -16,7 +16,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mmexplorer.core import paths
 from mmexplorer.core.errors import CatalogError
+from mmexplorer.core.names import display_path, from_stored, to_stored
 from mmexplorer.core.types import Chunk, ItemDetail, Modality, SkippedFile
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,72 @@ _MIGRATIONS: list[str] = [
     CREATE INDEX chunks_item ON chunks(item_id);
     CREATE INDEX chunks_space ON chunks(space);
     """,
+    # 2: the lexical index (exact words and names, SQLite FTS5) kept in step with items and chunks
+    # by triggers, so every writer keeps it right; and when a photo was taken, for date sort.
+    # A file's name is the text after its last "/", its folder everything before (POSIX paths).
+    """
+    ALTER TABLE items ADD COLUMN taken_at REAL;
+    CREATE VIRTUAL TABLE lex_names USING fts5(name, folder, tokenize='unicode61 remove_diacritics 2');
+    CREATE VIRTUAL TABLE lex_chunks USING fts5(
+        text, content='chunks', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER lex_items_ai AFTER INSERT ON items BEGIN
+        INSERT INTO lex_names(rowid, name, folder) VALUES (
+            new.id,
+            replace(new.path, rtrim(new.path, replace(new.path, '/', '')), ''),
+            rtrim(new.path, replace(new.path, '/', ''))
+        );
+    END;
+    CREATE TRIGGER lex_items_au AFTER UPDATE OF path ON items BEGIN
+        DELETE FROM lex_names WHERE rowid = old.id;
+        INSERT INTO lex_names(rowid, name, folder) VALUES (
+            new.id,
+            replace(new.path, rtrim(new.path, replace(new.path, '/', '')), ''),
+            rtrim(new.path, replace(new.path, '/', ''))
+        );
+    END;
+    CREATE TRIGGER lex_items_ad AFTER DELETE ON items BEGIN
+        DELETE FROM lex_names WHERE rowid = old.id;
+    END;
+    CREATE TRIGGER lex_chunks_ai AFTER INSERT ON chunks WHEN new.text IS NOT NULL BEGIN
+        INSERT INTO lex_chunks(rowid, text) VALUES (new.id, new.text);
+    END;
+    CREATE TRIGGER lex_chunks_ad AFTER DELETE ON chunks WHEN old.text IS NOT NULL BEGIN
+        INSERT INTO lex_chunks(lex_chunks, rowid, text) VALUES ('delete', old.id, old.text);
+    END;
+    INSERT INTO lex_names(rowid, name, folder)
+        SELECT id, replace(path, rtrim(path, replace(path, '/', '')), ''), rtrim(path, replace(path, '/', ''))
+        FROM items;
+    INSERT INTO lex_chunks(rowid, text) SELECT id, text FROM chunks WHERE text IS NOT NULL;
+    """,
+    # 3: paths are stored in core.names' lossless form, so a name that is not valid UTF-8 can be
+    # catalogued: U+FFFF is the escape. A literal U+FFFF already stored is doubled, and the name index
+    # drops the escapes, so a Latin-1 "caf\xe9.png" (stored "caf<U+FFFF>é.png") is found by "cafe".
+    """
+    DROP TRIGGER lex_items_ai;
+    DROP TRIGGER lex_items_au;
+    CREATE TRIGGER lex_items_ai AFTER INSERT ON items BEGIN
+        INSERT INTO lex_names(rowid, name, folder) VALUES (
+            new.id,
+            replace(replace(new.path, char(65535), ''),
+                    rtrim(replace(new.path, char(65535), ''), replace(replace(new.path, char(65535), ''), '/', '')),
+                    ''),
+            rtrim(replace(new.path, char(65535), ''), replace(replace(new.path, char(65535), ''), '/', ''))
+        );
+    END;
+    CREATE TRIGGER lex_items_au AFTER UPDATE OF path ON items BEGIN
+        DELETE FROM lex_names WHERE rowid = old.id;
+        INSERT INTO lex_names(rowid, name, folder) VALUES (
+            new.id,
+            replace(replace(new.path, char(65535), ''),
+                    rtrim(replace(new.path, char(65535), ''), replace(replace(new.path, char(65535), ''), '/', '')),
+                    ''),
+            rtrim(replace(new.path, char(65535), ''), replace(replace(new.path, char(65535), ''), '/', ''))
+        );
+    END;
+    UPDATE items SET path = replace(path, char(65535), char(65535) || char(65535)) WHERE instr(path, char(65535)) > 0;
+    UPDATE roots SET path = replace(path, char(65535), char(65535) || char(65535)) WHERE instr(path, char(65535)) > 0;
+    """,
 ]
 VERSION = len(_MIGRATIONS)
 
@@ -79,6 +147,12 @@ class ItemRow:
     error: str | None
     width: int | None
     height: int | None
+    taken_at: float | None = None
+
+    @property
+    def when(self) -> float:
+        """When the item was made: a photo's EXIF capture time, else the file's mtime (seconds)."""
+        return self.taken_at if self.taken_at is not None else self.mtime_ns / 1e9
 
 
 @dataclass(frozen=True)
@@ -92,17 +166,26 @@ class ChunkRow:
     text: str | None
 
 
-_ITEM_COLUMNS = "id, path, modality, size, mtime_ns, content_hash, status, error, width, height"
+_ITEM_COLUMNS = "id, path, modality, size, mtime_ns, content_hash, status, error, width, height, taken_at"
+
+
+def _item_row(row: Sequence) -> ItemRow:
+    return ItemRow(row[0], from_stored(row[1]), *row[2:])
 
 
 class Catalog:
-    """The library's SQLite database (WAL mode, foreign keys on, stepwise migrations)."""
+    """The library's SQLite database (WAL mode, foreign keys on, stepwise migrations).
+
+    Paths go in and come out as Python str, surrogate-escaped where a name is not valid UTF-8
+    (as os.fsdecode gives it); the database holds them in core.names' lossless stored form.
+    """
 
     VERSION = VERSION
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        paths.private_dir(self.path.parent)
+        _create_private(self.path)  # SQLite gives the -wal and -shm files the database file's mode
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -139,49 +222,58 @@ class Catalog:
     def close(self) -> None:
         self._db.close()
 
+    @property
+    def total_changes(self) -> int:
+        """Rows this connection has inserted, updated or deleted since it was opened."""
+        return self._db.total_changes
+
     # -- meta -------------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        return row[0] if row else None
+        return from_stored(row[0]) if row else None
 
     def set_meta(self, key: str, value: str) -> None:
+        # Values may hold paths (a model the user named by its folder): stored losslessly too.
         self._db.execute(
             "INSERT INTO meta(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value",
-            (key, value),
+            (key, to_stored(value)),
         )
 
     # -- roots ------------------------------------------------------------------------------
     def roots(self) -> list[str]:
-        return [r[0] for r in self._db.execute("SELECT path FROM roots ORDER BY path")]
+        return [from_stored(r[0]) for r in self._db.execute("SELECT path FROM roots ORDER BY path")]
 
     def add_root(self, path: str) -> None:
         self._db.execute(
-            "INSERT OR IGNORE INTO roots(path, added_at) VALUES(?, ?)", (path, time.time())
+            "INSERT OR IGNORE INTO roots(path, added_at) VALUES(?, ?)", (to_stored(path), time.time())
         )
 
     def remove_root(self, path: str) -> None:
-        self._db.execute("DELETE FROM roots WHERE path=?", (path,))
+        self._db.execute("DELETE FROM roots WHERE path=?", (to_stored(path),))
 
     # -- items ------------------------------------------------------------------------------
     def items_under(self, roots: Sequence[str]) -> dict[str, ItemRow]:
         """Every catalogued item whose path lies under one of `roots`, by path."""
         out: dict[str, ItemRow] = {}
         for root in roots:
-            prefix = root.rstrip(os.sep) + os.sep
+            prefix = to_stored(root.rstrip(os.sep) + os.sep)
             pattern = _like_escape(prefix) + "%"
+            # LIKE narrows the rows; substr makes the match exact (LIKE ignores ASCII case).
             for row in self._db.execute(
-                f"SELECT {_ITEM_COLUMNS} FROM items WHERE path LIKE ? ESCAPE '\\'", (pattern,)
+                f"SELECT {_ITEM_COLUMNS} FROM items WHERE path LIKE ? ESCAPE '\\' AND substr(path, 1, ?) = ?",
+                (pattern, len(prefix), prefix),
             ):
-                out[row[1]] = ItemRow(*row)
+                item = _item_row(row)
+                out[item.path] = item
         return out
 
     def item(self, item_id: int) -> ItemRow | None:
         row = self._db.execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id=?", (item_id,)).fetchone()
-        return ItemRow(*row) if row else None
+        return _item_row(row) if row else None
 
     def item_by_path(self, path: str) -> ItemRow | None:
-        row = self._db.execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE path=?", (path,)).fetchone()
-        return ItemRow(*row) if row else None
+        row = self._db.execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE path=?", (to_stored(path),)).fetchone()
+        return _item_row(row) if row else None
 
     def items(self, ids: Iterable[int]) -> dict[int, ItemRow]:
         ids = list(ids)
@@ -189,7 +281,7 @@ class Catalog:
         for batch in _batches(ids, 900):
             marks = ",".join("?" * len(batch))
             for row in self._db.execute(f"SELECT {_ITEM_COLUMNS} FROM items WHERE id IN ({marks})", batch):
-                out[row[0]] = ItemRow(*row)
+                out[row[0]] = _item_row(row)
         return out
 
     def upsert_item(
@@ -204,28 +296,32 @@ class Catalog:
         error: str | None = None,
         width: int | None = None,
         height: int | None = None,
+        taken_at: float | None = None,
     ) -> int:
         """Insert or update the item at `path` and return its id (ids survive updates)."""
         indexed_at = time.time() if status == INDEXED else None
+        if error is not None:  # a reason is for people: a path quoted in it is shown, not kept
+            error = display_path(error)
         row = self._db.execute(
             """
             INSERT INTO items(path, modality, size, mtime_ns, content_hash, status, error, width, height,
-                              indexed_at)
-            VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              indexed_at, taken_at)
+            VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(path) DO UPDATE SET modality=excluded.modality, size=excluded.size,
                 mtime_ns=excluded.mtime_ns, content_hash=excluded.content_hash, status=excluded.status,
                 error=excluded.error, width=excluded.width, height=excluded.height,
-                indexed_at=excluded.indexed_at
+                indexed_at=excluded.indexed_at, taken_at=excluded.taken_at
             RETURNING id
             """,
-            (path, modality, size, mtime_ns, content_hash, status, error, width, height, indexed_at),
+            (to_stored(path), modality, size, mtime_ns, content_hash, status, error, width, height, indexed_at,
+             taken_at),
         ).fetchone()
         return int(row[0])
 
     def move_item(self, item_id: int, new_path: str, *, size: int, mtime_ns: int) -> None:
         """A file was renamed or moved with its content intact: keep its id, chunks and vectors."""
         self._db.execute(
-            "UPDATE items SET path=?, size=?, mtime_ns=? WHERE id=?", (new_path, size, mtime_ns, item_id)
+            "UPDATE items SET path=?, size=?, mtime_ns=? WHERE id=?", (to_stored(new_path), size, mtime_ns, item_id)
         )
 
     def delete_items(self, item_ids: Sequence[int]) -> list[tuple[str, int]]:
@@ -299,6 +395,39 @@ class Catalog:
     def clear_space(self, space: str) -> None:
         self._db.execute("DELETE FROM chunks WHERE space=?", (space,))
 
+    # -- lexical ----------------------------------------------------------------------------
+    def match_names(self, fts_query: str, *, limit: int = 200) -> list[tuple[int, str]]:
+        """(item id, path) of items whose file or folder name matches an FTS5 query, best first."""
+        return [
+            (item_id, from_stored(path))
+            for item_id, path in self._db.execute(
+                "SELECT items.id, items.path FROM lex_names JOIN items ON items.id = lex_names.rowid "
+                "WHERE lex_names MATCH ? ORDER BY rank LIMIT ?",
+                (fts_query, limit),
+            )
+        ]
+
+    def match_chunks(self, fts_query: str, *, limit: int = 200) -> list[tuple[int, int]]:
+        """(chunk id, item id) of text chunks that match an FTS5 query, best first."""
+        return self._db.execute(
+            "SELECT chunks.id, chunks.item_id FROM lex_chunks JOIN chunks ON chunks.id = lex_chunks.rowid "
+            "WHERE lex_chunks MATCH ? ORDER BY rank LIMIT ?",
+            (fts_query, limit),
+        ).fetchall()
+
+    def count_items(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+
+    def count_name_matches(self, fts_query: str) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM lex_names WHERE lex_names MATCH ?", (fts_query,)).fetchone()[0]
+
+    def count_chunk_items(self, fts_query: str) -> int:
+        return self._db.execute(
+            "SELECT COUNT(DISTINCT chunks.item_id) FROM lex_chunks JOIN chunks ON chunks.id = lex_chunks.rowid "
+            "WHERE lex_chunks MATCH ?",
+            (fts_query,),
+        ).fetchone()[0]
+
     # -- reporting --------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
         """Searchable items per modality (recordings: catalogued)."""
@@ -324,7 +453,10 @@ class Catalog:
         if limit is not None:
             sql += " LIMIT ?"
             args += (limit,)
-        return [SkippedFile(path=p, modality=m, reason=e or "unknown error") for p, m, e in self._db.execute(sql, args)]
+        return [
+            SkippedFile(path=from_stored(p), modality=m, reason=e or "unknown error")
+            for p, m, e in self._db.execute(sql, args)
+        ]
 
     def detail(self, row: ItemRow, *, text: str | None = None) -> ItemDetail:
         return ItemDetail(
@@ -350,9 +482,28 @@ class _Transaction:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
-            self._db.execute("COMMIT")
-        else:
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+        elif self._db.in_transaction:  # SQLite may have rolled back already (a full disk, an I/O error)
             self._db.execute("ROLLBACK")
+
+
+def _create_private(path: Path) -> None:
+    """Make an empty database file readable by the owner only (0600), whatever the umask."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, paths.PRIVATE_FILE_MODE)
+    except FileExistsError:
+        paths.private_file(path)
+        return
+    except OSError:
+        return  # let sqlite3.connect report why the catalog cannot be made
+    os.close(fd)
+    if os.name == "posix":
+        os.chmod(path, paths.PRIVATE_FILE_MODE)  # the mode given to os.open is cut by the umask
 
 
 def _batches(seq: list, size: int) -> Iterator[list]:

@@ -13,8 +13,9 @@ import dataclasses
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Self
 
@@ -76,18 +77,55 @@ class Engine:
             self.catalog, self.spaces, cache=RelevanceCache(self.data_dir / "calibration")
         )
         self.indexer_batch_size = 32
+        self._generation = self.catalog.get_meta(_GENERATION_KEY)  # the last write this Engine has seen
         # Reconciling writes; while another process indexes, its unsaved vectors are not lost items.
         if self.write_lock.try_acquire(purpose=CHECKING):
             try:
+                before = self.catalog.total_changes
                 self.spaces.reconcile()
+                if self.catalog.total_changes != before:  # it repaired something: tell other Engines
+                    self._mark_written()
             finally:
                 self.write_lock.release()
         else:
             log.info("another process is writing to %s: its indexes are checked by that writer", self.data_dir)
 
-    def _writing(self) -> AbstractContextManager[None]:
-        """`with self._writing():` the library's write lock (raises LibraryBusyError)."""
-        return self.write_lock.hold(timeout=self.lock_timeout, on_wait=self.on_lock_wait)
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """`with self._writing():` the library's write lock (raises LibraryBusyError).
+
+        An Engine kept open (the GUI's) may find that another process wrote to the library since
+        it looked: its in-memory indexes are then reloaded from disk before it writes, so it never
+        saves over the other writer's vectors. Each write leaves a new generation in the catalog
+        before it starts, so even a writer killed half-way is noticed.
+        """
+        outer = not self.write_lock.held
+        self.write_lock.acquire(timeout=self.lock_timeout, on_wait=self.on_lock_wait)
+        try:
+            if outer:
+                self._catch_up()
+                self._mark_written()
+            yield
+        finally:
+            self.write_lock.release()
+
+    def _mark_written(self) -> None:
+        generation = f"{os.getpid()}-{time.time_ns()}"
+        with self.catalog.transaction():
+            self.catalog.set_meta(_GENERATION_KEY, generation)
+        self._generation = generation
+
+    def _catch_up(self) -> None:
+        if self.catalog.get_meta(_GENERATION_KEY) == self._generation:
+            return
+        if self.spaces.rebuilding:
+            return  # a background rebuild swaps in what it built; the next write catches up
+        for space in self.spaces.values():
+            if space._index is not None:  # forget the in-memory copy (the files stay); reopened on use
+                log.info("another process wrote to the library: reloading the %s index", space.key.value)
+                space._index = None
+                space.calibration.clear()
+        self._generation = self.catalog.get_meta(_GENERATION_KEY)
 
     @property
     def flat_threshold(self) -> int | None:
@@ -290,6 +328,7 @@ class Engine:
         self.close()
 
 
+_GENERATION_KEY = "write_generation"
 _WEIGHTS_KEY = "fusion_weights"
 _WEIGHT_NAMES = {f.name for f in dataclasses.fields(FusionWeights)}
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from mmexplorer.core import catalog as cat
+from mmexplorer.core import names
 from mmexplorer.core import relevance as rel
 from mmexplorer.core.errors import DecodeError, UsageError
 from mmexplorer.core.spaces import Spaces, VectorSpace
@@ -233,7 +234,7 @@ class Searcher:
             if item_id not in out or out[item_id][0].relevance < relevance:
                 out[item_id] = (Component(LEXICAL, via, 1.0, relevance, 1.0), chunk_id)
 
-        roots = sorted(self.catalog.roots(), key=len, reverse=True)
+        roots = sorted((names.searchable_name(r) for r in self.catalog.roots()), key=len, reverse=True)
         try:
             named = self.catalog.match_names(f"{{name folder}} : ({all_terms})", limit=500)
             phrase_chunks = {c for c, _i in self.catalog.match_chunks(f'"{" ".join(words)}"', limit=500)}
@@ -242,7 +243,8 @@ class Searcher:
             log.warning("lexical search for %r failed: %s", query, e)
             return {}
         flood = len(named) > max(20, 0.3 * total)
-        for item_id, path in named:
+        for item_id, stored in named:
+            path = names.searchable_name(stored)  # undecodable bytes read as Latin-1, as FTS5 saw them
             name = path.rsplit("/", 1)[-1]
             folder = path[: -len(name)]
             root = next((r for r in roots if path.startswith(r.rstrip("/") + "/")), "")

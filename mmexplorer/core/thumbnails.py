@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from mmexplorer.core import paths
 from mmexplorer.core.errors import DecodeError
 from mmexplorer.core.fsutil import atomic_write
 
@@ -24,7 +25,11 @@ _JPEG_QUALITY = 85
 
 def cache_key(path: str | os.PathLike[str], *, mtime_ns: int, size: int, side: int) -> str:
     """A stable hex key: any change to the file (mtime or size) or the requested side gives a new key."""
-    raw = f"{os.fspath(path)}\0{mtime_ns}\0{size}\0{side}".encode("utf-8", "surrogateescape")
+    text = f"{os.fspath(path)}\0{mtime_ns}\0{size}\0{side}"
+    try:  # a name that is not valid UTF-8 is keyed by its real bytes
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte (a Windows name)
+        raw = text.encode("utf-8", "surrogatepass")
     return hashlib.sha1(raw, usedforsecurity=False).hexdigest()
 
 
@@ -83,7 +88,7 @@ def make_thumbnail(path: str | os.PathLike[str], cache_dir: Path, *, side: int =
     if img.mode != "RGB":
         img = img.convert("RGB")
     img.thumbnail((side, side), Image.Resampling.BICUBIC, reducing_gap=2.0)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    paths.private_dir(target.parent)  # thumbnails of private photos: 0700 folders, 0600 files (atomic_write)
     # A cache: a thumbnail lost to a crash is simply made again, so it is not worth an fsync.
     atomic_write(target, lambda tmp: img.save(tmp, "JPEG", quality=_JPEG_QUALITY), fsync=False)
     return target

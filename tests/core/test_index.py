@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 
 import faiss
 import numpy as np
@@ -267,7 +269,14 @@ def test_save_is_atomic(tmp_path, monkeypatch) -> None:
     before = (tmp_path / "image.faiss").read_bytes()
 
     # A crash mid-save leaves a stray temp file: the real file is intact, and open cleans up.
-    (tmp_path / ".image.faiss.tmp-123-deadbeef").write_bytes(before[: len(before) // 2])
+    stray = tmp_path / ".image.faiss.tmp-123-deadbeef"
+    stray.write_bytes(before[: len(before) // 2])
+    # A recent one may be another process's save in progress (an index run while this one
+    # searches): it is left alone; one untouched for long is a dead writer's.
+    assert VectorIndex.open(tmp_path, "image", DIM).ntotal == 200
+    assert stray.exists()
+    old = time.time() - index_mod.STRAY_AGE_S - 1
+    os.utime(stray, (old, old))
     reopened = VectorIndex.open(tmp_path, "image", DIM)
     assert reopened.ntotal == 200
     assert not list(tmp_path.glob(".image.faiss.tmp-*"))

@@ -46,7 +46,7 @@ def index_report(proc: subprocess.CompletedProcess) -> dict:
 
 
 def every_result(data_dir: Path) -> list[str]:
-    return [r["path"] for r in lines(mmx("search", "anything", "-k", "100000", "--json", data_dir=data_dir))]
+    return [r["path"] for r in lines(mmx("search", "anything", "-k", "100000", "--all", "--json", data_dir=data_dir))]
 
 
 @pytest.fixture(scope="module")
@@ -72,12 +72,12 @@ def test_incremental_index_search_touch_delete_rename(library, tmp_path):
     first = index_report(mmx("index", str(work), "--model", "tiny-random", "--json", data_dir=data))
     assert first["added"] == 250 and first["skipped"] == 0
 
-    results = lines(mmx("search", "x", "--json", "-k", "5", data_dir=data))
+    results = lines(mmx("search", "x", "--json", "-k", "5", "--all", data_dir=data))
     assert len(results) == 5
-    assert {"path", "modality", "score"} <= set(results[0])
+    assert {"path", "modality", "score", "relevance", "components"} <= set(results[0])
 
     probe = work / Path(photos[17][0]).relative_to(root)
-    by_example = lines(mmx("search", "--image", str(probe), "--json", data_dir=data))
+    by_example = lines(mmx("search", "--image", str(probe), "--json", "--all", data_dir=data))
     assert by_example[0]["path"] == str(probe)
 
     assert index_report(mmx("index", str(work), "--json", data_dir=data))["encoded"] == 0
@@ -175,3 +175,27 @@ def test_exit_codes_and_one_line_reasons(tmp_path):
     (tmp_path / "notadb" / "catalog.sqlite3").write_bytes(b"garbage" * 1000)
     broken = mmx("status", data_dir=tmp_path / "notadb", check=False)
     assert broken.returncode == 1 and "catalog" in broken.stderr
+
+
+def test_search_prints_only_relevant_results_and_says_when_nothing_is(tmp_path):
+    lib = tmp_path / "lib"
+    synth.make_photo_library(lib, n=12, seed=4, size=(48, 48))
+    data = tmp_path / "data"
+    mmx("index", str(lib), "--model", "tiny-random", "--json", data_dir=data)
+    # tiny-random's photo similarities mean nothing: nothing may be judged relevant.
+    nothing = mmx("search", "a red circle", "--json", data_dir=data)
+    assert nothing.returncode == 0 and nothing.stdout.strip() == ""
+    assert "no good match" in nothing.stderr
+    listed = lines(mmx("search", "a red circle", "--json", "--all", "-k", "3", data_dir=data))
+    assert len(listed) == 3
+    for r in listed:
+        assert r["score"] == r["relevance"] and 0.0 <= r["relevance"] < 0.5
+        assert r["components"][0]["space"] == "image" and r["components"][0]["weight"] == 1.0
+    # The name of a file is an exact match, found whatever the model knows.
+    named = lines(mmx("search", "IMG_0003", "--json", data_dir=data))
+    assert named and Path(named[0]["path"]).stem == "IMG_0003"
+    weighted = lines(mmx("search", "IMG_0003", "--json", "--weights", "lexical=0.5", "--all", "-k", "1", data_dir=data))
+    lexical = next(c for c in weighted[0]["components"] if c["space"] == "lexical")
+    assert lexical["weight"] == 0.5
+    bad = mmx("search", "x", "--weights", "image=2", data_dir=data, check=False)
+    assert bad.returncode == 2 and "outside [0, 1]" in bad.stderr

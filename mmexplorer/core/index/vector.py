@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,9 +47,35 @@ ADD_BATCH = 65_536
 
 # Seams, looked up on every call: tests make a write fail half-way and stand in for the GPU with
 # a CPU clone.
+# A temp file of an index save untouched for this long belongs to a save that died.
+STRAY_AGE_S = 600.0
+
+
 def _write_index(index: faiss.Index, path: Path) -> None:
     """faiss.write_index, kept as a seam so tests can make a write fail half-way."""
-    faiss.write_index(index, str(path))
+    name = str(path)
+    if _utf8(name):
+        faiss.write_index(index, name)
+        return
+    # FAISS takes file names as UTF-8 only: a data dir whose name is not UTF-8 is written through Python.
+    with open(name, "wb") as f:
+        faiss.write_index(index, faiss.PyCallbackIOWriter(f.write))
+
+
+def _read_index(path: Path) -> faiss.Index:
+    name = str(path)
+    if _utf8(name):
+        return faiss.read_index(name)
+    with open(name, "rb") as f:
+        return faiss.read_index(faiss.PyCallbackIOReader(f.read))
+
+
+def _utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 _gpu_clone = gpu_clone
@@ -131,7 +158,15 @@ class VectorIndex:
         for stray in list(directory.glob(f".{space}.faiss.tmp-*")) + list(
             directory.glob(f".{space}.json.tmp-*")
         ):
-            # Left by a save that died before os.replace; the real file is untouched by it.
+            # Left by a save that died before os.replace; the real file is untouched by it. A recent
+            # one may be a save in progress in another process (an index run while this one only
+            # searches): only a writer that stopped writing long ago is known to be dead.
+            try:
+                age = time.time() - stray.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if age < STRAY_AGE_S:
+                continue
             log.info("removing unfinished index save %s", stray)
             stray.unlink(missing_ok=True)
         if not path.exists():
@@ -147,7 +182,7 @@ class VectorIndex:
                 use_gpu=use_gpu,
             )
         try:
-            index = faiss.read_index(str(path))
+            index = _read_index(path)
         except RuntimeError as e:
             raise CatalogError(
                 f"the {space} index {path} is unreadable ({str(e).splitlines()[0]}); "

@@ -42,6 +42,7 @@ from mmexplorer.core.indexer.gate import (
 )
 from mmexplorer.core.indexer.ingest import Ingested, IngestHandler, Prepared
 from mmexplorer.core.indexer.plan import Plan, Task, plan, scan
+from mmexplorer.core.names import display_path
 from mmexplorer.core.spaces import Spaces
 from mmexplorer.core.types import IndexReport, Modality, Progress, Space
 
@@ -317,48 +318,134 @@ class Indexer:
 
     # -- encode + commit ----------------------------------------------------------------------
     def _ingest(self, modality: Modality, batch: list[Decoded]) -> list[Ingested | None]:
-        """Encode a batch with its handler and commit it; None for a file that was skipped instead."""
+        """Encode a batch with its handler and commit it; None for a file that was skipped instead.
+
+        One file never fails the run: a batch whose encoding raises (anything but a missing model
+        or a cancel) is encoded again file by file, and the file that still fails is skipped with
+        the reason; a file whose catalog write fails is rolled back and skipped, the others kept.
+        """
+        try:
+            outcomes = self._encode(modality, batch)
+        except (ModelUnavailableError, Cancelled):
+            raise
+        except Exception as e:
+            if len(batch) > 1:
+                log.warning(
+                    "encoding a batch of %d %ss failed (%s: %s); encoding them one by one",
+                    len(batch), modality.value, type(e).__name__, e,
+                )
+                return [outcome for d in batch for outcome in self._ingest(modality, [d])]
+            (d,) = batch
+            log.warning("cannot encode %s: %s: %s", display_path(d.task.path), type(e).__name__, e, exc_info=True)
+            d.error = f"cannot encode: {_reason(e)}"
+            self._commit_skip(d)
+            return [None]
+        return self._commit(batch, outcomes)
+
+    def _encode(self, modality: Modality, batch: list[Decoded]) -> list[Ingested]:
         mark = time.monotonic()
         prepared = [d.prepared or Prepared() for d in batch]
-        with self._gate.limited(self._overlap.get(modality)):
-            outcomes = self.handlers[modality].ingest(prepared)
-        self.times.encode += time.monotonic() - mark
+        try:
+            with self._gate.limited(self._overlap.get(modality)):
+                outcomes = list(self.handlers[modality].ingest(prepared))
+        finally:
+            self.times.encode += time.monotonic() - mark
+        if len(outcomes) != len(batch):
+            raise RuntimeError(f"the {modality.value} handler returned {len(outcomes)} results for {len(batch)} files")
+        return outcomes
+
+    def _commit(self, batch: list[Decoded], outcomes: list[Ingested]) -> list[Ingested | None]:
+        """Write the batch's rows and chunks in one transaction, then add its vectors to the indexes.
+
+        If the transaction fails, it is rolled back and each file is written in its own; a file
+        that still fails is recorded as skipped with the reason.
+        """
         mark = time.monotonic()
         removals: list[tuple[str, int]] = []
         additions: dict[Space, tuple[list[int], list[np.ndarray]]] = defaultdict(lambda: ([], []))
-        with self.catalog.transaction():
-            for d, outcome in zip(batch, outcomes):
-                fields = d.prepared.fields if d.prepared else {}
-                item_id = self._record(
-                    d.task, outcome.status, content_hash=d.content_hash, error=outcome.error, **fields
-                )
-                had = {space for space, _vid in self.catalog.chunk_ids_of([item_id])}
-                for space in had - {s.value for s in outcome.chunks}:
-                    old, _ = self.catalog.replace_chunks(item_id, space, [])
-                    removals += [(space, i) for i in old]
-                for space, chunks in outcome.chunks.items():
-                    old, new = self.catalog.replace_chunks(item_id, space.value, chunks)
-                    removals += [(space.value, i) for i in old]
-                    ids, vectors = additions[space]
-                    ids += new
-                    vectors.append(outcome.vectors[space])
+        results: list[Ingested | None] = list(outcomes)
+        try:
+            with self.catalog.transaction():
+                for d, outcome in zip(batch, outcomes):
+                    self._write(d, outcome, removals, additions)
+        except Exception as e:  # noqa: BLE001 - find the file that fails, keep the others
+            removals.clear()
+            additions.clear()
+            if len(batch) > 1:
+                log.warning("committing a batch of %d files failed (%s); committing them one by one", len(batch), e)
+            for i, (d, outcome) in enumerate(zip(batch, outcomes)):
+                mine: list[tuple[str, int]] = []
+                added: dict[Space, tuple[list[int], list[np.ndarray]]] = defaultdict(lambda: ([], []))
+                try:
+                    with self.catalog.transaction():
+                        self._write(d, outcome, mine, added)
+                except Exception as one:  # noqa: BLE001
+                    log.warning("cannot record %s in the catalog: %s: %s", display_path(d.task.path),
+                                type(one).__name__, one)
+                    d.error = f"cannot record in the catalog: {_reason(one)}"
+                    self._commit_skip(d)
+                    results[i] = None
+                    continue
+                removals += mine
+                for space, (ids, vectors) in added.items():
+                    additions[space][0].extend(ids)
+                    additions[space][1].extend(vectors)
         self.spaces.remove_vectors(removals)
         for space, (ids, vectors) in additions.items():
             if ids:
                 self.spaces[space].writable_index().add(np.asarray(ids, dtype=np.int64), np.vstack(vectors))
         self.times.commit += time.monotonic() - mark
-        return list(outcomes)
+        return results
+
+    def _write(
+        self,
+        d: Decoded,
+        outcome: Ingested,
+        removals: list[tuple[str, int]],
+        additions: dict[Space, tuple[list[int], list[np.ndarray]]],
+    ) -> None:
+        """One file's row and chunks (inside the caller's transaction); its vectors go to `additions`."""
+        fields = d.prepared.fields if d.prepared else {}
+        item_id = self._record(d.task, outcome.status, content_hash=d.content_hash, error=outcome.error, **fields)
+        had = {space for space, _vid in self.catalog.chunk_ids_of([item_id])}
+        for space in had - {s.value for s in outcome.chunks}:
+            old, _ = self.catalog.replace_chunks(item_id, space, [])
+            removals += [(space, i) for i in old]
+        for space, chunks in outcome.chunks.items():
+            vectors = np.asarray(outcome.vectors[space])
+            if vectors.ndim != 2 or len(vectors) != len(chunks):
+                raise ValueError(f"{len(chunks)} chunks but {vectors.shape} vectors in the {space.value} space")
+            old, new = self.catalog.replace_chunks(item_id, space.value, chunks)
+            removals += [(space.value, i) for i in old]
+            ids, rows = additions[space]
+            ids += new
+            rows.append(vectors)
 
     def _commit_skip(self, d: Decoded) -> None:
-        with self.catalog.transaction():
-            item_id = self._record(d.task, cat.SKIPPED, content_hash=d.content_hash, error=d.error)
-            removals = self.catalog.drop_chunks(item_id)
+        """Record a file as skipped with its reason; if even that fails, log it and go on."""
+        try:
+            with self.catalog.transaction():
+                item_id = self._record(d.task, cat.SKIPPED, content_hash=d.content_hash, error=d.error)
+                removals = self.catalog.drop_chunks(item_id)
+        except Exception as e:  # noqa: BLE001 - one file must not fail the run
+            log.error("cannot record %s as skipped (%s): %s: %s", display_path(d.task.path), d.error,
+                      type(e).__name__, e)
+            return
         self.spaces.remove_vectors(removals)
 
     def _commit_waiting(self, tasks: list[Task], reason: str) -> None:
-        with self.catalog.transaction():
+        try:
+            with self.catalog.transaction():
+                for t in tasks:
+                    self._record(t, cat.PENDING, error=reason)
+        except Exception as e:  # noqa: BLE001 - one by one, so one bad row costs only itself
+            log.warning("marking %d files as waiting failed (%s); marking them one by one", len(tasks), e)
             for t in tasks:
-                self._record(t, cat.PENDING, error=reason)
+                try:
+                    with self.catalog.transaction():
+                        self._record(t, cat.PENDING, error=reason)
+                except Exception as one:  # noqa: BLE001
+                    log.error("cannot record %s as waiting: %s: %s", display_path(t.path), type(one).__name__, one)
 
     def _record(self, task: Task, status: str, **fields: Any) -> int:
         """Write a file's catalog row as of this run (inside the caller's transaction)."""
@@ -403,3 +490,11 @@ def _decode_one(task: Task, handler: IngestHandler) -> Decoded:
         out.error = f"unexpected error: {type(e).__name__}: {e}"
     out.cpu_s = time.thread_time() - started
     return out
+
+
+def _reason(e: BaseException) -> str:
+    """One line a person can read, for the skipped list."""
+    text = " ".join(str(e).split()) or "no details"
+    if len(text) > 300:
+        text = text[:299] + "…"
+    return f"{type(e).__name__}: {text}"
