@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from mmexplorer.core.engine import Engine
@@ -41,8 +43,8 @@ from mmexplorer.devtools.aligned import ensure_aligned_model
 K = 200
 
 
-def _relevant(engine: Engine, query: str) -> list[str]:
-    return [r.path for r in engine.search(TextQuery(query), k=K) if r.relevant]
+def _relevant(engine: Engine, query: str, k: int = K) -> list[str]:
+    return [r.path for r in engine.search(TextQuery(query), k=k) if r.relevant]
 
 
 def evaluate(engine: Engine, world: Any) -> dict[str, Any]:
@@ -68,7 +70,7 @@ def evaluate(engine: Engine, world: Any) -> dict[str, Any]:
     recalls, precisions = [], []
     for query, right in world.multi_queries:
         right = {str(p) for p in right}
-        found = set(_relevant(engine, query))
+        found = set(_relevant(engine, query, k=max(K, 2 * len(right))))  # room for every right answer
         recalls.append(len(found & right) / len(right))
         precisions.append(len(found & right) / len(found) if found else 0.0)
     if recalls:
@@ -98,6 +100,20 @@ def failures(engine: Engine, world: Any, limit: int = 6) -> list[str]:
         strong = [r for r in engine.search(TextQuery(query), k=3) if r.relevant]
         if strong and len(lines) < 2 * limit:
             lines.append(f"off-topic {query!r}: {Path(strong[0].path).name} {strong[0].relevance:.2f}")
+    for query, right in world.exact_queries:
+        strong = [r for r in engine.search(TextQuery(query), k=3) if r.relevant]
+        if (not strong or strong[0].path not in {str(p) for p in right}) and len(lines) < 3 * limit:
+            got = f"{Path(strong[0].path).name} {strong[0].relevance:.2f}" if strong else "nothing relevant"
+            lines.append(f"exact {query!r}: {got}")
+    for query, right in world.multi_queries[:limit]:
+        right = {str(p) for p in right}
+        results = engine.search(TextQuery(query), k=K)
+        found = {r.path for r in results if r.relevant}
+        missed = [r.relevance for r in results if r.path in right and not r.relevant]
+        lines.append(
+            f"multi {query!r}: {len(found & right)}/{len(right)} right, {len(found - right)} wrong; "
+            f"missed ones at {np.median(missed) if missed else float('nan'):.2f} median"
+        )
     return lines
 
 
@@ -122,7 +138,7 @@ def main() -> int:
                 row = {"photos": photos, "notes": notes, "index_s": round(index_s, 1), **evaluate(engine, world)}
                 row["misses"] = failures(engine, world)
                 if args.alternatives and name in ("mixed", "photo-heavy", "note-heavy"):
-                    for method in ("fitted-nogap", "robust", "raw"):
+                    for method in ("fitted-gap-all", "fitted-nogap", "robust", "raw"):
                         engine.searcher = Searcher(engine.catalog, engine.spaces, method=method, cache=engine.searcher.cache)
                         row[f"alt:{method}"] = evaluate(engine, world)
                     engine.searcher = Searcher(engine.catalog, engine.spaces, rule="max", cache=engine.searcher.cache)
