@@ -1,7 +1,8 @@
 """The GUI's composition root: settings, logging, the worker thread, the thumbnail pool and the window.
 
-`mmexplorer` with no subcommand calls `run_gui`. Qt is imported inside the functions, so importing
-this module costs nothing for the CLI; torch is only ever imported on the worker thread.
+`mmexplorer` with no subcommand calls `run_gui` (the dispatch is in mmexplorer/__main__.py; the
+subcommands in cli.py never import this module). Qt is imported inside the functions, so importing
+this module stays cheap; torch is only ever imported on the worker thread.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def create_window(
 
     from mmexplorer.ui import icons, theme
     from mmexplorer.ui.main_window import MainWindow
-    from mmexplorer.worker import ThumbnailLoader, WorkerHost, default_engine_factory
+    from mmexplorer.ui.thumbs import ThumbnailLoader
+    from mmexplorer.worker import WorkerHost, default_engine_factory
 
     app = ensure_qapplication()
     settings = settings or settings_mod.load()

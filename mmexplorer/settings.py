@@ -1,6 +1,9 @@
 """User settings: a typed dataclass saved as JSON with a schema version and atomic writes.
 
 Window geometry is not here: it belongs to QSettings, which knows how to store it per screen.
+Recent queries are not here either: they belong to a library, so they live in its data dir
+(`load_recent_queries` / `save_recent_queries`, called by the worker), and a throw-away
+`--data-dir` leaves nothing behind in the user's settings.
 This module imports no Qt, so the CLI and tests can read and write settings too.
 """
 
@@ -8,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +20,15 @@ from mmexplorer.core.fsutil import atomic_write
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEVICES = ("auto", "cpu", "cuda", "mps")
 THEMES = ("system", "light", "dark")
+#: How the strong matches of a search are ordered: best match first, or newest (taken) first.
+SORTS = ("relevance", "date")
+#: The file in a library's data dir that holds its recent text queries.
+RECENT_QUERIES_FILE = "recent-queries.json"
+#: How many recent queries a library keeps.
+RECENT_KEPT = 10
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,7 @@ class Settings:
     data_dir: the library's data dir; None means paths.data_dir()'s default.
     results_per_page: how many results one search asks for ("More results" asks for another page).
     theme: "system" follows the desktop's light/dark scheme.
+    sort: how strong matches are ordered: "relevance" (best first) or "date" (newest first).
     """
 
     schema_version: int = SCHEMA_VERSION
@@ -39,7 +49,7 @@ class Settings:
     data_dir: str | None = None
     results_per_page: int = 60
     theme: str = "system"
-    recent_queries: tuple[str, ...] = field(default_factory=tuple)
+    sort: str = "relevance"
 
     def validated(self) -> Settings:
         """A copy with out-of-range values replaced by defaults, so a hand-edited file cannot break the app."""
@@ -49,6 +59,8 @@ class Settings:
             changes["device"] = defaults.device
         if self.theme not in THEMES:
             changes["theme"] = defaults.theme
+        if self.sort not in SORTS:
+            changes["sort"] = defaults.sort
         if not isinstance(self.results_per_page, int) or not 1 <= self.results_per_page <= 1000:
             changes["results_per_page"] = defaults.results_per_page
         if self.image_model is not None and not str(self.image_model).strip():
@@ -67,6 +79,11 @@ def _migrate(raw: dict[str, Any]) -> dict[str, Any]:
             raw["image_model"] = raw.pop("model")
         raw.setdefault("theme", "system")
         version = 2
+    if version < 3:
+        # v2 kept recent queries here, for every library at once; they belong to a library now
+        # (its data dir), and which library these came from is unknown, so they are dropped.
+        raw.pop("recent_queries", None)
+        version = 3
     raw["schema_version"] = version
     return raw
 
@@ -90,8 +107,6 @@ def load(path: Path | None = None) -> Settings:
     raw = _migrate(raw)
     known = {f.name for f in fields(Settings)}
     kwargs = {k: v for k, v in raw.items() if k in known}
-    if "recent_queries" in kwargs:
-        kwargs["recent_queries"] = tuple(str(q) for q in kwargs["recent_queries"] or ())
     try:
         return Settings(**kwargs).validated()
     except TypeError as e:
@@ -104,5 +119,33 @@ def save(settings: Settings, path: Path | None = None) -> Path:
     path = path or paths.settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     data = asdict(settings)
-    data["recent_queries"] = list(settings.recent_queries)
     return atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+# --- per-library state: recent queries, in the library's data dir ---------------------------------
+
+
+def recent_queries_path(data_dir: str | Path) -> Path:
+    return Path(data_dir) / RECENT_QUERIES_FILE
+
+
+def load_recent_queries(data_dir: str | Path) -> tuple[str, ...]:
+    """The library's recent text queries, newest first; a missing or unreadable file gives none."""
+    path = recent_queries_path(data_dir)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return ()
+    except (OSError, ValueError) as e:
+        log.warning("recent queries file %s is unreadable (%s); starting without", path, e)
+        return ()
+    queries = raw.get("queries") if isinstance(raw, dict) else None
+    if not isinstance(queries, list):
+        return ()
+    return tuple(q for q in queries if isinstance(q, str) and q.strip())[:RECENT_KEPT]
+
+
+def save_recent_queries(data_dir: str | Path, queries: tuple[str, ...] | list[str]) -> Path:
+    """Write the library's recent queries atomically into its data dir (which must exist)."""
+    data = {"schema_version": 1, "queries": [str(q) for q in queries][:RECENT_KEPT]}
+    return atomic_write(recent_queries_path(data_dir), json.dumps(data, indent=2) + "\n", fsync=False)

@@ -3,18 +3,25 @@
 Threading model (STYLE.md, convention 1):
 - `Worker` lives on its own QThread. The Engine (models, FAISS spaces, the SQLite catalog) is
   created in a slot on that thread and never touched from another, so SQLite stays on one thread.
-- Requests arrive as queued signals with a request id; results leave as past-tense signals that
-  carry frozen dataclasses from core.types. `WorkerHost` is the GUI-side face: it owns the thread,
-  hands out request ids, and re-emits results on the GUI thread, dropping stale searches.
+- Requests are frozen dataclasses (`OpenRequest`, `SearchRequest`, `IndexRequest`, ...) that carry
+  their request id; results leave as past-tense signals that carry frozen dataclasses from
+  core.types, and failures as an `ErrorInfo` record (core.errors.error_info) so the UI decides by
+  its kind. `WorkerHost` is the GUI-side face: it owns the thread, hands out request ids, and
+  re-emits results on the GUI thread, dropping stale searches.
 - Cancelling an index run cannot be a queued call: the worker's event loop is blocked inside
   `Engine.index` until it returns. So each run gets a `threading.Event` that the GUI sets directly
   and the engine's `cancel` callable polls between batches.
-- Searches and item details do not wait for an index run to end: they go to a one-slot inbox per
-  kind (a newer request replaces an older one) that the worker drains when woken by a queued
-  signal and also between index batches, from the engine's progress callback (the indexer calls
-  it after each batch is committed, so catalog and FAISS agree at that point).
-- Thumbnails are stateless, so they do not queue behind the engine: `ThumbnailLoader` runs them on
-  a QThreadPool and delivers QImages (safe to build off the GUI thread; QPixmap is not).
+- Searches, item details, fusion-weight changes and recent-query saves do not wait for an index
+  run to end: they go to a one-slot inbox per request type (a newer request replaces an older one,
+  so dragging a weight slider or typing fast never builds a backlog) that the worker drains when
+  woken by a queued signal and also between index batches, from the engine's progress callback
+  (the indexer calls it after each batch is committed, so catalog and FAISS agree at that point).
+  A drain applies new weights before it runs a search, so a search asked for after a weight change
+  always sees the new weights.
+- Recent queries belong to the library: the worker reads them from the data dir when it opens
+  and writes them back there (mmexplorer.settings), never into the user's global settings.
+- Thumbnails are stateless and not the engine's business: ui/thumbs.py makes them on a thread pool.
+  This module imports QtCore only.
 
 core.engine is imported inside the slot that creates the Engine, on the worker thread, so the GUI
 thread never pays for importing torch and the window shows at once.
@@ -26,22 +33,24 @@ import itertools
 import logging
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterable
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThread, QThreadPool, Signal, Slot
-from PySide6.QtGui import QImage
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from mmexplorer.core.errors import Cancelled, MMExplorerError, ModelUnavailableError
+from mmexplorer import settings as settings_mod
+from mmexplorer.core.errors import Cancelled, MMExplorerError, error_info
 from mmexplorer.core.types import (
+    ErrorInfo,
+    FusionWeights,
     IndexReport,
     ItemDetail,
     LibraryStatus,
     ModelInfo,
     ModelStatus,
     Progress,
+    Query,
     SearchResult,
 )
 
@@ -56,6 +65,75 @@ _PROGRESS_INTERVAL_S = 0.08
 _STATUS_INTERVAL_S = 1.5
 
 
+# --- requests: what the GUI asks the worker for ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """Open (or switch to) the library in `data_dir` with these model choices."""
+
+    data_dir: str
+    image_model: str | None = None
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class AddRootsRequest:
+    request_id: int
+    roots: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RemoveRootRequest:
+    request_id: int
+    root: str
+
+
+@dataclass(frozen=True)
+class IndexRequest:
+    """One index pass over `roots` (None: every root). `cancel` is set by the GUI thread directly."""
+
+    request_id: int
+    roots: tuple[str, ...] | None
+    cancel: threading.Event = field(default_factory=threading.Event, compare=False)
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    request_id: int
+    query: Query
+    k: int = 60
+    modality: str | None = None
+
+
+@dataclass(frozen=True)
+class DetailRequest:
+    request_id: int
+    item_id: int
+
+
+@dataclass(frozen=True)
+class SetWeightsRequest:
+    """Store new fusion weights in the library (Engine.set_fusion_weights); later searches use them."""
+
+    request_id: int
+    weights: FusionWeights
+
+
+@dataclass(frozen=True)
+class SaveRecentRequest:
+    """Write the library's recent text queries (newest first) into its data dir."""
+
+    queries: tuple[str, ...]
+
+
+#: Requests that go through the one-slot-per-type inbox instead of the queue.
+InboxRequest = SearchRequest | DetailRequest | SetWeightsRequest | SaveRecentRequest
+#: The order a drain serves the inbox in: weights before searches (a search asked for after a
+#: weight change must see the new weights), the cheap file write last.
+_DRAIN_ORDER: tuple[type, ...] = (SetWeightsRequest, SearchRequest, DetailRequest, SaveRecentRequest)
+
+
 def default_engine_factory(
     data_dir: str, *, image_model: str | None, device: str, on_model_status: Callable[[ModelStatus], None]
 ) -> Any:
@@ -63,15 +141,6 @@ def default_engine_factory(
     from mmexplorer.core.engine import Engine
 
     return Engine(data_dir, image_model=image_model, device=device, on_model_status=on_model_status)
-
-
-def _describe(exc: BaseException) -> tuple[str, str]:
-    """A one-line message and the details behind a button, for an error shown to the user."""
-    if isinstance(exc, ModelUnavailableError):
-        return f"Model “{exc.model}” is not available on this computer", exc.hint
-    if isinstance(exc, MMExplorerError):
-        return str(exc), "".join(traceback.format_exception(exc))
-    return f"Unexpected error: {type(exc).__name__}: {exc}", "".join(traceback.format_exception(exc))
 
 
 class Worker(QObject):
@@ -87,27 +156,29 @@ class Worker(QObject):
     index_finished = Signal(int, object)  # request id, IndexReport
     search_finished = Signal(int, object)  # request id, list[SearchResult]
     detail_finished = Signal(int, object)  # request id, ItemDetail
-    failed = Signal(int, str, str)  # request id (0: not tied to a request), message, details
+    weights_changed = Signal(int, object)  # request id, FusionWeights (as stored: clamped to [0, 1])
+    recent_loaded = Signal(object)  # tuple[str, ...]: the opened library's recent queries
+    failed = Signal(int, object)  # request id (0: not tied to a request), ErrorInfo
 
     def __init__(self, engine_factory: EngineFactory = default_engine_factory) -> None:
         super().__init__()
         self._factory = engine_factory
         self._engine: Any = None
-        # One-slot inboxes, written by the GUI thread, drained here: typing fast never builds a
-        # backlog, since only the newest search (and the newest detail request) is kept.
+        self._data_dir: str | None = None
+        # One-slot inboxes keyed by request type, written by the GUI thread, drained here: typing
+        # fast never builds a backlog, since only the newest search (and detail request) is kept.
         self._inbox_lock = threading.Lock()
-        self._inbox: dict[str, tuple[Any, ...]] = {}
+        self._inbox: dict[type[InboxRequest], InboxRequest] = {}
         self._last_status_emit = 0.0
 
     # --- helpers -------------------------------------------------------------------------------
 
     def _fail(self, request_id: int, exc: BaseException) -> None:
-        message, details = _describe(exc)
         if isinstance(exc, MMExplorerError):
             log.warning("request %s failed: %s", request_id, exc)
         else:
             log.error("request %s failed unexpectedly", request_id, exc_info=exc)
-        self.failed.emit(request_id, message, details)
+        self.failed.emit(request_id, error_info(exc))
 
     def _require_engine(self) -> Any:
         if self._engine is None:
@@ -126,68 +197,89 @@ class Worker(QObject):
         # The engine may call this from a download thread; emitting from any thread is safe.
         self.model_status_changed.emit(status)
 
-    def post(self, kind: str, request: tuple[Any, ...] | None) -> None:
-        """Put a request in the `kind` inbox (any thread); None empties it. Wake with `drain`."""
+    def post(self, request: InboxRequest) -> None:
+        """Put a request in its type's inbox, replacing an older one (any thread). Wake with `drain`."""
         with self._inbox_lock:
-            if request is None:
-                self._inbox.pop(kind, None)
-            else:
-                self._inbox[kind] = request
+            self._inbox[type(request)] = request
 
-    def _take(self) -> list[tuple[str, tuple[Any, ...]]]:
+    def discard(self, kind: type[InboxRequest]) -> None:
+        """Empty the inbox of one request type (any thread): a waiting request will not run."""
         with self._inbox_lock:
-            taken = list(self._inbox.items())
+            self._inbox.pop(kind, None)
+
+    def _take(self) -> list[InboxRequest]:
+        with self._inbox_lock:
+            taken = [self._inbox[kind] for kind in _DRAIN_ORDER if kind in self._inbox]
             self._inbox.clear()
         return taken
 
-    def _run_search(self, request_id: int, how: str, value: Any, k: int, modality: str | None) -> None:
+    def _run_search(self, request: SearchRequest) -> None:
         try:
-            engine = self._require_engine()
-            if how == "text":
-                results = engine.search_text(value, k=k, modality=modality)
-            elif how == "image":
-                results = engine.search_image(value, k=k, modality=modality)
-            elif how == "similar":
-                results = engine.similar(int(value), k=k, modality=modality)
-            else:
-                raise ValueError(f"unknown search kind {how!r}")
+            results = self._require_engine().search(request.query, k=request.k, modality=request.modality)
         except Exception as e:  # noqa: BLE001 - the worker boundary reports every failure
-            self._fail(request_id, e)
+            self._fail(request.request_id, e)
             return
-        self.search_finished.emit(request_id, list(results))
+        self.search_finished.emit(request.request_id, list(results))
 
-    def _run_detail(self, request_id: int, item_id: int) -> None:
+    def _run_detail(self, request: DetailRequest) -> None:
         try:
-            detail = self._require_engine().item(item_id)
+            detail = self._require_engine().item(request.item_id)
         except Exception as e:  # noqa: BLE001 - the worker boundary reports every failure
-            self._fail(request_id, e)
+            self._fail(request.request_id, e)
             return
-        self.detail_finished.emit(request_id, detail)
+        self.detail_finished.emit(request.request_id, detail)
+
+    def _run_set_weights(self, request: SetWeightsRequest) -> None:
+        try:
+            stored = self._require_engine().set_fusion_weights(request.weights)
+        except Exception as e:  # noqa: BLE001 - the worker boundary reports every failure
+            self._fail(request.request_id, e)
+            return
+        self.weights_changed.emit(request.request_id, stored)
+        self._emit_status()
+
+    def _run_save_recent(self, request: SaveRecentRequest) -> None:
+        if self._data_dir is None:
+            return  # no library open: nothing to remember them with
+        try:
+            settings_mod.save_recent_queries(self._data_dir, request.queries)
+        except OSError as e:
+            # Not worth a notice: the queries are still in the window, only not kept for next time.
+            log.warning("could not save recent queries in %s: %s", self._data_dir, e)
 
     # --- slots ---------------------------------------------------------------------------------
 
     @Slot()
     def drain(self) -> None:
-        """Run whatever waits in the inboxes (at most one search and one detail request)."""
-        for kind, request in self._take():
-            if kind == "search":
-                self._run_search(*request)
-            elif kind == "detail":
-                self._run_detail(*request)
+        """Run whatever waits in the inboxes (at most one request of each type), weights first."""
+        for request in self._take():
+            if isinstance(request, SetWeightsRequest):
+                self._run_set_weights(request)
+            elif isinstance(request, SearchRequest):
+                self._run_search(request)
+            elif isinstance(request, DetailRequest):
+                self._run_detail(request)
+            else:
+                self._run_save_recent(request)
 
-    @Slot(str, object, str)
-    def open_engine(self, data_dir: str, image_model: str | None, device: str) -> None:
+    @Slot(object)
+    def open_engine(self, request: OpenRequest) -> None:
         """Create (or re-create) the Engine for a data dir, then publish the library's status."""
         threading.current_thread().name = "mmexplorer-worker"  # for log lines
         self.close_engine(quit_thread=False)
         try:
             self._engine = self._factory(
-                data_dir, image_model=image_model, device=device, on_model_status=self._on_model_status
+                request.data_dir,
+                image_model=request.image_model,
+                device=request.device,
+                on_model_status=self._on_model_status,
             )
         except Exception as e:  # noqa: BLE001 - the worker boundary reports every failure
             self._fail(0, e)
             return
-        self.engine_opened.emit(data_dir)
+        self._data_dir = request.data_dir
+        self.engine_opened.emit(request.data_dir)
+        self.recent_loaded.emit(settings_mod.load_recent_queries(request.data_dir))
         self._emit_status()
 
     @Slot()
@@ -203,25 +295,26 @@ class Worker(QObject):
         self.models_ready.emit(infos)
         self._emit_status()
 
-    @Slot(int, object)
-    def add_roots(self, request_id: int, roots: list[str]) -> None:
+    @Slot(object)
+    def add_roots(self, request: AddRootsRequest) -> None:
         try:
-            self._require_engine().add_roots(list(roots))
+            self._require_engine().add_roots(list(request.roots))
         except Exception as e:  # noqa: BLE001 - the worker boundary reports every failure
-            self._fail(request_id, e)
+            self._fail(request.request_id, e)
         self._emit_status()
 
-    @Slot(int, str)
-    def remove_root(self, request_id: int, root: str) -> None:
+    @Slot(object)
+    def remove_root(self, request: RemoveRootRequest) -> None:
         try:
-            self._require_engine().remove_root(root)
+            self._require_engine().remove_root(request.root)
         except Exception as e:  # noqa: BLE001 - the worker boundary reports every failure
-            self._fail(request_id, e)
+            self._fail(request.request_id, e)
         self._emit_status()
 
-    @Slot(int, object, object)
-    def index(self, request_id: int, roots: list[str] | None, cancel: threading.Event) -> None:
+    @Slot(object)
+    def index(self, request: IndexRequest) -> None:
         """Run one index pass; progress is throttled, cancel polls the GUI-owned event."""
+        request_id, cancel = request.request_id, request.cancel
         self.index_started.emit(request_id)
         last_emit = 0.0
         last_phase = ""
@@ -244,6 +337,7 @@ class Worker(QObject):
         try:
             if cancel.is_set():
                 raise Cancelled("cancelled before it started")
+            roots = list(request.roots) if request.roots is not None else None
             report = self._require_engine().index(
                 roots, progress=on_progress, cancel=cancel.is_set, background_rebuild=True
             )
@@ -264,6 +358,21 @@ class Worker(QObject):
         self.close_engine(quit_thread=True)
 
     def close_engine(self, *, quit_thread: bool = False) -> None:
+        # A weight change or a recent-queries save still waiting belongs to the library being
+        # closed (the user made it there): carry it out before the engine goes.
+        with self._inbox_lock:
+            pending = [
+                self._inbox.pop(kind)
+                for kind in (SetWeightsRequest, SaveRecentRequest)
+                if kind in self._inbox
+            ]
+        for request in pending:
+            if isinstance(request, SetWeightsRequest):
+                if self._engine is not None:
+                    self._run_set_weights(request)
+            elif isinstance(request, SaveRecentRequest):
+                self._run_save_recent(request)
+        self._data_dir = None
         if self._engine is not None:
             try:
                 self._engine.close()
@@ -284,14 +393,15 @@ class WorkerHost(QObject):
 
     Results are re-emitted from this object (a GUI-thread QObject), so any receiver, including a
     plain function, runs on the GUI thread. Search results older than the newest search are dropped.
+    It implements the `mmexplorer.ui.host.Host` protocol the window is written against.
     """
 
-    # requests (GUI thread -> worker thread, queued)
-    open_requested = Signal(str, object, str)
+    # requests (GUI thread -> worker thread, queued), each carrying its request dataclass
+    open_requested = Signal(object)  # OpenRequest
     load_models_requested = Signal()
-    add_roots_requested = Signal(int, object)
-    remove_root_requested = Signal(int, str)
-    index_requested = Signal(int, object, object)
+    add_roots_requested = Signal(object)  # AddRootsRequest
+    remove_root_requested = Signal(object)  # RemoveRootRequest
+    index_requested = Signal(object)  # IndexRequest
     drain_requested = Signal()
     status_requested = Signal()
     shutdown_requested = Signal()
@@ -307,7 +417,9 @@ class WorkerHost(QObject):
     search_started = Signal(int)
     search_finished = Signal(int, object)
     detail_finished = Signal(int, object)
-    failed = Signal(int, str, str)
+    weights_changed = Signal(int, object)  # request id, FusionWeights as stored
+    recent_loaded = Signal(object)  # tuple[str, ...]
+    failed = Signal(int, object)  # request id (0: not tied to a request), ErrorInfo
     busy_changed = Signal(bool)
 
     def __init__(
@@ -329,6 +441,7 @@ class WorkerHost(QObject):
         self.status: LibraryStatus | None = None
         self.data_dir: str | None = None
         self.last_progress: Progress | None = None
+        self.recent_queries: tuple[str, ...] = ()
         self._closed = False
 
         q = Qt.ConnectionType.QueuedConnection
@@ -351,6 +464,8 @@ class WorkerHost(QObject):
         w.index_finished.connect(self._on_index_finished, q)
         w.search_finished.connect(self._on_search_finished, q)
         w.detail_finished.connect(self._on_detail_finished, q)
+        w.weights_changed.connect(self._on_weights_changed, q)
+        w.recent_loaded.connect(self._on_recent_loaded, q)
         w.failed.connect(self._on_failed, q)
         self._thread.start()
 
@@ -364,72 +479,82 @@ class WorkerHost(QObject):
         self.models_loaded = False
         self.model_infos = ()
         self.status = None
+        self.recent_queries = ()
         self.data_dir = data_dir
-        self.open_requested.emit(data_dir, image_model, device)
+        self.open_requested.emit(OpenRequest(data_dir, image_model, device))
         self.load_models_requested.emit()
 
     def add_roots(self, roots: Iterable[str], *, index: bool = True) -> int:
         """Add folders to the library and (by default) index them. Returns the add's request id."""
         rid = self._next()
-        self.add_roots_requested.emit(rid, [str(r) for r in roots])
+        self.add_roots_requested.emit(AddRootsRequest(rid, tuple(str(r) for r in roots)))
         if index:
             self.index()
         return rid
 
     def remove_root(self, root: str) -> int:
         rid = self._next()
-        self.remove_root_requested.emit(rid, str(root))
+        self.remove_root_requested.emit(RemoveRootRequest(rid, str(root)))
         return rid
 
-    def index(self, roots: list[str] | None = None) -> int:
+    def index(self, roots: Iterable[str] | None = None) -> int:
         """Queue an index pass over `roots` (None: every root of the library)."""
-        rid = self._next()
-        event = threading.Event()
+        request = IndexRequest(self._next(), None if roots is None else tuple(str(r) for r in roots))
         before = self.busy
-        self._cancels[rid] = event
-        self.index_requested.emit(rid, roots, event)
+        self._cancels[request.request_id] = request.cancel
+        self.index_requested.emit(request)
         if self.busy != before:
             self.busy_changed.emit(self.busy)
-        return rid
+        return request.request_id
 
     def cancel_index(self) -> None:
         """Cancel the running index pass and any queued one. Takes effect at the next batch."""
         for event in self._cancels.values():
             event.set()
 
-    def _search(self, how: str, value: Any, k: int, modality: str | None) -> int:
+    def search(self, query: Query, *, k: int = 60, modality: str | None = None) -> int:
+        """Search by any query; the answer comes as search_finished(request_id, results)."""
         rid = self._next()
         self._latest_search = rid
         self.search_started.emit(rid)
         self._set_pending(+1)
-        self.worker.post("search", (rid, how, value, k, modality))
+        self.worker.post(SearchRequest(rid, query, k, modality))
         self.drain_requested.emit()
         return rid
-
-    def search_text(self, query: str, *, k: int = 60, modality: str | None = None) -> int:
-        """Search by text; the answer comes as search_finished(request_id, results)."""
-        return self._search("text", query, k, modality)
-
-    def search_image(self, path: str, *, k: int = 60, modality: str | None = None) -> int:
-        """Search by an example image file."""
-        return self._search("image", str(path), k, modality)
-
-    def similar(self, item_id: int, *, k: int = 60, modality: str | None = None) -> int:
-        """Search for an indexed item's neighbours."""
-        return self._search("similar", int(item_id), k, modality)
 
     def cancel_search(self) -> None:
         """Forget the search in flight: its answer will be dropped, a queued one is not run."""
         self._latest_search = self._next()
-        self.worker.post("search", None)
+        self.worker.discard(SearchRequest)
         self._set_pending(-self._pending_searches)
 
     def item_detail(self, item_id: int) -> int:
         rid = self._next()
         self._latest_detail = rid
-        self.worker.post("detail", (rid, int(item_id)))
+        self.worker.post(DetailRequest(rid, int(item_id)))
         self.drain_requested.emit()
         return rid
+
+    def set_weights(self, weights: FusionWeights) -> int:
+        """Store new fusion weights in the library; weights_changed(request_id, stored) follows.
+
+        A search asked for after this call runs with the new weights.
+        """
+        rid = self._next()
+        self.worker.post(SetWeightsRequest(rid, weights))
+        self.drain_requested.emit()
+        return rid
+
+    @property
+    def weights(self) -> FusionWeights | None:
+        """The open library's fusion weights as last reported (None until its status arrived)."""
+        return self.status.weights if self.status is not None else None
+
+    def save_recent(self, queries: Iterable[str]) -> None:
+        """Keep these recent text queries (newest first) with the open library."""
+        self.recent_queries = tuple(queries)
+        self.worker.post(SaveRecentRequest(self.recent_queries))
+        self.drain_requested.emit()
 
     def refresh_status(self) -> None:
         self.status_requested.emit()
@@ -457,8 +582,8 @@ class WorkerHost(QObject):
             return True
         self._closed = True
         self.cancel_index()
-        self.worker.post("search", None)
-        self.worker.post("detail", None)
+        self.worker.discard(SearchRequest)
+        self.worker.discard(DetailRequest)
         self.shutdown_requested.emit()
         ok = self._thread.wait(timeout_ms)
         if not ok:
@@ -518,88 +643,17 @@ class WorkerHost(QObject):
         if rid == self._latest_detail:
             self.detail_finished.emit(rid, detail)
 
-    @Slot(int, str, str)
-    def _on_failed(self, rid: int, message: str, details: str) -> None:
+    @Slot(int, object)
+    def _on_weights_changed(self, rid: int, weights: FusionWeights) -> None:
+        self.weights_changed.emit(rid, weights)
+
+    @Slot(object)
+    def _on_recent_loaded(self, queries: tuple[str, ...]) -> None:
+        self.recent_queries = tuple(queries)
+        self.recent_loaded.emit(self.recent_queries)
+
+    @Slot(int, object)
+    def _on_failed(self, rid: int, info: ErrorInfo) -> None:
         if rid == self._latest_search:
             self._set_pending(-self._pending_searches)
-        self.failed.emit(rid, message, details)
-
-
-class _ThumbSignals(QObject):
-    done = Signal(str, int, object)  # path, side, QImage
-    failed = Signal(str, int, str)  # path, side, reason
-
-
-class _ThumbJob(QRunnable):
-    def __init__(self, signals: _ThumbSignals, path: str, side: int, cache_dir: Path) -> None:
-        super().__init__()
-        self.setAutoDelete(True)
-        self._signals = signals
-        self._path = path
-        self._side = side
-        self._cache_dir = cache_dir
-
-    def run(self) -> None:  # runs on a pool thread
-        from mmexplorer.core import thumbnails
-
-        try:
-            file = thumbnails.make_thumbnail(self._path, self._cache_dir, side=self._side)
-            image = QImage(str(file))
-            if image.isNull():
-                raise MMExplorerError(f"cannot read thumbnail {file}")
-        except Exception as e:  # noqa: BLE001 - the worker boundary reports every failure
-            reason = getattr(e, "reason", None) or str(e)
-            self._signals.failed.emit(self._path, self._side, reason)
-            return
-        self._signals.done.emit(self._path, self._side, image)
-
-
-class ThumbnailLoader(QObject):
-    """Makes thumbnails on a small thread pool and hands back QImages on the GUI thread.
-
-    Requests are de-duplicated; `clear_pending` drops the queue when the results change, so
-    scrolling through many searches never makes the pool work on images nobody sees.
-    """
-
-    ready = Signal(str, int, object)  # path, side, QImage
-    failed = Signal(str, int, str)  # path, side, reason
-
-    def __init__(self, cache_dir: Path | None = None, *, threads: int = 2, parent: QObject | None = None):
-        super().__init__(parent)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(max(1, threads))
-        self._signals = _ThumbSignals(self)
-        q = Qt.ConnectionType.QueuedConnection
-        self._signals.done.connect(self._on_done, q)
-        self._signals.failed.connect(self._on_failed, q)
-        self._pending: set[tuple[str, int]] = set()
-        self.cache_dir = cache_dir
-
-    def request(self, path: str, side: int, *, priority: int = 0) -> None:
-        """Ask for a thumbnail; `ready` or `failed` follows once (unless cleared first)."""
-        key = (path, side)
-        if key in self._pending or self.cache_dir is None:
-            return
-        self._pending.add(key)
-        self._pool.start(_ThumbJob(self._signals, path, side, self.cache_dir), priority)
-
-    def is_pending(self, path: str, side: int) -> bool:
-        return (path, side) in self._pending
-
-    def clear_pending(self) -> None:
-        """Drop queued (not yet started) jobs."""
-        self._pool.clear()
-        self._pending.clear()
-
-    def wait_idle(self, timeout_ms: int = 10_000) -> bool:
-        return bool(self._pool.waitForDone(timeout_ms))
-
-    @Slot(str, int, object)
-    def _on_done(self, path: str, side: int, image: QImage) -> None:
-        self._pending.discard((path, side))
-        self.ready.emit(path, side, image)
-
-    @Slot(str, int, str)
-    def _on_failed(self, path: str, side: int, reason: str) -> None:
-        self._pending.discard((path, side))
-        self.failed.emit(path, side, reason)
+        self.failed.emit(rid, info)

@@ -3,7 +3,10 @@
     QT_QPA_PLATFORM=offscreen .venv/bin/python scripts/screenshots.py [OUT_DIR] [--model SPEC] [--theme light|dark|both]
 
 States: empty library, indexing (progress and Cancel), results of a text query, the detail pane of a
-photo and of a note (matching chunk highlighted), and the skipped-files list. The run uses the real
+photo (with the components of its match) and of a note (matching chunk highlighted), the skipped-files
+list, the weak-match fold closed and opened, the results sorted by date, the search options (fusion
+weights), the "no good match" page of an off-topic query, and the window at its smallest size
+(1024x640) with the detail pane open. The run uses the real
 wiring (worker thread, Engine, thumbnail pool). The model defaults to the suite's small aligned
 model when it can be built, so photo results mean something; else tiny-random (the window then
 shows its warning, as it should).
@@ -81,7 +84,8 @@ class Shooter:
 
 
 def run(out: Path, model: str, theme: str, library: Path, lib_info: dict) -> list[Path]:
-    from PySide6.QtCore import QTimer
+    from PySide6.QtCore import QPoint, QTimer
+    from PySide6.QtGui import QPainter
 
     from mmexplorer.app import create_window, ensure_qapplication
     from mmexplorer.settings import Settings
@@ -97,8 +101,12 @@ def run(out: Path, model: str, theme: str, library: Path, lib_info: dict) -> lis
     s.until(lambda: window.current_page() == "empty")
     s.until(lambda: window.host.models_loaded, 300)
     s.pump(0.3)
-    for n in list(window.notices.notices()):
-        n.dismiss()  # the screenshots show states, not a stack of old banners
+
+    def dismiss() -> None:
+        for n in list(window.notices.notices()):
+            n.dismiss()
+
+    dismiss()  # the screenshots show states, not a stack of old banners
     s.shot("1-empty")
 
     grabbed: list[bool] = []
@@ -116,37 +124,98 @@ def run(out: Path, model: str, theme: str, library: Path, lib_info: dict) -> lis
     if not grabbed:
         s.shot("2-indexing")
     s.pump(0.3)
+    dismiss()
+
+    def search(text: str, page: str = "results") -> None:
+        window.search(text)
+        s.until(lambda: not window.host.search_pending and window.session.shown is not None)
+        s.until(lambda: window.current_page() == page)
+        s.until(lambda: not window.loader.pending, 60)
+        s.pump(0.3)
+
+    def scroll_to_fold() -> None:
+        view, fold = window.results_view, window.results_model.fold_row()
+        if fold >= 0:
+            s.pump(0.2)  # the grid lays its rows out first
+            top = view.visualRect(window.results_model.index(fold)).top()
+            bar = view.verticalScrollBar()
+            bar.setValue(max(0, bar.value() + top - 12))
+        s.until(lambda: not window.loader.pending, 60)
+        s.pump(0.3)
 
     colour_query = lib_info["photos"][0][1]  # e.g. "a red circle"
     window.search_bar.field.setFocus()
-    window.search(colour_query if model != "tiny-random" else "training for a marathon")
-    s.until(lambda: window.current_page() == "results" and not window.host.search_pending)
-    s.until(lambda: not window.loader._pending, 60)
-    s.pump(0.3)
+    search(colour_query if model != "tiny-random" else "training for a marathon")
     s.shot("3-results")
 
-    results = window.results_model.results()
+    results = window.results_model.visible_results()
     photo_row = next((i for i, r in enumerate(results) if r.modality.value == "photo"), 0)
     window.select_row(photo_row)
     s.until(lambda: window.detail.detail is not None)
-    s.until(lambda: not window.loader._pending, 60)
+    s.until(lambda: not window.loader.pending, 60)
     s.pump(0.3)
     s.shot("4-detail-photo")
 
+    # the weaker matches (3-results shows their fold card at the end of the strong ones), opened
+    window.close_detail()
+    window.show_weak(True)
+    scroll_to_fold()
+    s.shot("7-weak-matches")
+
+    # the same results by date, newest first
+    window.results_view.scrollToTop()
+    window.show_weak(False)
+    window.set_sort("date")
+    s.pump(0.3)
+    s.shot("8-sorted-by-date")
+    window.set_sort("relevance")
+
+    # the search options: the library's weights, one of them changed (the popup is a window of its
+    # own: paint it in)
+    window.show_search_options()
+    panel = window.options
+    panel.set_weight("text", 0.6)
+    s.until(lambda: window.host.status is not None and window.host.status.weights.text == 0.6, 30)
+    s.until(lambda: not window.host.search_pending and not window.loader.pending, 60)
+    s.pump(0.4)
+    shot = window.grab()
+    painter = QPainter(shot)
+    painter.drawPixmap(window.mapFromGlobal(panel.mapToGlobal(QPoint(0, 0))), panel.grab())
+    painter.end()
+    panel.reset()
+    panel.hide()
+    s.until(lambda: window.host.status.weights == type(window.host.status.weights)(), 30)
+    path = s.out / f"9-search-options{s.suffix}.png"
+    shot.save(str(path))
+    s.saved.append(path)
+    print(path)
+
     window.search_bar.set_modality("note")
-    window.search("getting fit for a race")
-    s.until(lambda: window.current_page() == "results" and not window.host.search_pending)
+    search("marathon training on sundays")
     window.select_row(0)
     s.until(lambda: window.detail.detail is not None)
     s.pump(0.3)
     s.shot("5-detail-note")
 
+    # nothing relevant: the page says so and offers the nearest
+    window.search_bar.set_modality(None)
+    search("the stock market crash of 1929", page="no-match")
+    s.shot("10-no-match")
+
     window.search_bar.set_modality(None)
     window.search_bar.clear()
-    for n in list(window.notices.notices()):
-        n.dismiss()
+    dismiss()
     s.pump(0.2)
     s.shot("6-skipped-files")
+
+    # the smallest supported size, with results and the detail pane
+    window.resize(window.minimumSize())
+    search(colour_query if model != "tiny-random" else "training for a marathon")
+    window.select_row(0)
+    s.until(lambda: window.detail.detail is not None)
+    s.until(lambda: not window.loader.pending, 60)
+    s.pump(0.4)
+    s.shot("11-small-window-1024x640")
     window.close()
     return s.saved
 

@@ -1,18 +1,29 @@
-"""The detail pane: a larger preview of the selected item, its metadata and, for notes, the text
-with the matching chunk highlighted."""
+"""The detail pane: a larger preview of the selected item, why it matched (its relevance and one row
+per component: space, what of the item matched, its relevance and the library's weight), its
+metadata and, for notes, the text with the matching chunk highlighted."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
 from pathlib import Path
-from typing import Any
 
-from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPixmap, QResizeEvent, QTextCharFormat, QTextCursor
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QImage,
+    QPainter,
+    QPaintEvent,
+    QPalette,
+    QPixmap,
+    QResizeEvent,
+    QTextCharFormat,
+    QTextCursor,
+)
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -24,11 +35,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mmexplorer.core.types import ItemDetail, Modality, SearchResult
+from mmexplorer.core.types import Component, ItemDetail, Modality, SearchResult
 from mmexplorer.ui import icons, theme
-from mmexplorer.ui.results import THUMB_SIDE, PixmapCache, describe_matches, modality_label
+from mmexplorer.ui.host import ThumbnailSource
+from mmexplorer.ui.results import (
+    THUMB_SIDE,
+    PixmapCache,
+    component_label,
+    format_date,
+    format_relevance,
+    format_weight,
+    modality_label,
+)
 
 PREVIEW_SIDE = 768
+#: The note text box is as tall as its text, between these (it scrolls beyond): a short note does
+#: not leave a big empty box that pushes "why it matched" out of sight.
+NOTE_MIN_H, NOTE_MAX_H = 140, 420
 
 
 def human_size(n: int) -> str:
@@ -86,6 +109,155 @@ class PreviewLabel(QLabel):
             self._rescale()
 
 
+class RelevanceBar(QWidget):
+    """A thin bar as long as a relevance in [0, 1]: the accent colour for a strong match, grey for a weak one."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.value = 0.0
+        self.strong = True
+        self.setFixedHeight(5)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def set_value(self, value: float, *, strong: bool = True) -> None:
+        self.value = max(0.0, min(1.0, float(value)))
+        self.strong = strong
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setPen(Qt.PenStyle.NoPen)
+        r = QRectF(self.rect())
+        p.setBrush(self.palette().color(QPalette.ColorRole.Midlight))
+        p.drawRoundedRect(r, 2.5, 2.5)
+        if self.value > 0:
+            p.setBrush(theme.accent() if self.strong else self.palette().color(QPalette.ColorRole.Mid))
+            p.drawRoundedRect(
+                QRectF(r.left(), r.top(), max(5.0, r.width() * self.value), r.height()), 2.5, 2.5
+            )
+        p.end()
+
+
+def _raw_tooltip(c: Component) -> str:
+    if c.space == "lexical":
+        return f"{component_label(c)}: {c.raw:.0%} of the query's words found (relevance {c.relevance:.2f})"
+    return f"{component_label(c)}: cosine {c.raw:.3f} in the {c.space} space, calibrated to {c.relevance:.2f}"
+
+
+class MatchView(QWidget):
+    """Why a result matched: its relevance, then one row per component with a small bar."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = QLabel("WHY IT MATCHED")
+        self.title.setObjectName("SectionTitle")
+        f = self.title.font()
+        f.setPointSizeF(max(7.0, f.pointSizeF() * 0.85))
+        f.setLetterSpacing(f.SpacingType.PercentageSpacing, 108)
+        self.title.setFont(f)
+        self.total = QLabel()
+        self.total.setObjectName("RelevanceTotal")
+        self.strength = QLabel()
+        self.strength.setObjectName("StrongTag")
+        head = QHBoxLayout()
+        head.setContentsMargins(0, 0, 0, 0)
+        head.setSpacing(6)
+        head.addWidget(self.title, 1, Qt.AlignmentFlag.AlignVCenter)
+        head.addWidget(self.strength, 0, Qt.AlignmentFlag.AlignVCenter)
+        head.addWidget(self.total, 0, Qt.AlignmentFlag.AlignVCenter)
+        self._grid = QGridLayout()
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setHorizontalSpacing(8)
+        self._grid.setVerticalSpacing(3)
+        self._grid.setColumnStretch(0, 1)
+        self.note = QLabel()
+        self.note.setObjectName("Muted")
+        self.note.setWordWrap(True)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 4, 0, 4)
+        lay.setSpacing(8)
+        lay.addLayout(head)
+        lay.addLayout(self._grid)
+        lay.addWidget(self.note)
+        self._rows: list[tuple[QLabel, QLabel, QLabel, RelevanceBar]] = []
+
+    def show_result(self, result: SearchResult) -> None:
+        while self._grid.count():
+            item = self._grid.takeAt(0)
+            if item.widget() is not None:
+                # hidden now: deleteLater waits for the event loop, and until then it would still paint
+                item.widget().hide()
+                item.widget().deleteLater()
+        self._rows = []
+        self.total.setText(format_relevance(result.relevance))
+        self.total.setToolTip("The result's relevance, in [0, 1]; the command line prints the same number")
+        self.strength.setText("strong match" if result.relevant else "weak match")
+        self.strength.setProperty("weak", not result.relevant)
+        self.strength.style().unpolish(self.strength)
+        self.strength.style().polish(self.strength)
+        for i, c in enumerate(result.components):
+            # name and relevance on one line, then the bar (relevance x weight: what the component
+            # adds) with the weight beside it
+            name = QLabel(component_label(c))
+            name.setMinimumWidth(40)
+            name.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            value = QLabel(format_relevance(c.relevance))
+            value.setObjectName("ComponentValue")
+            value.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            weight = QLabel(f"× weight {format_weight(c.weight)}")
+            weight.setObjectName("Muted")
+            weight.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            bar = RelevanceBar()
+            bar.set_value(c.relevance * c.weight, strong=result.relevant)
+            tip = _raw_tooltip(c)
+            for w in (name, value, weight, bar):
+                w.setToolTip(tip)
+            r = 2 * i
+            self._grid.addWidget(name, r, 0)
+            self._grid.addWidget(value, r, 1)
+            self._grid.addWidget(bar, r + 1, 0, Qt.AlignmentFlag.AlignVCenter)
+            self._grid.addWidget(weight, r + 1, 1)
+            if i:
+                self._grid.setRowMinimumHeight(r, name.sizeHint().height() + 6)
+            self._rows.append((name, value, weight, bar))
+        several = len(result.components) > 1
+        if not result.components:
+            self.note.setText("")
+        elif not result.relevant:
+            self.note.setText("Below the relevance cutoff: a weak match, shown because you asked for it.")
+        elif several:
+            self.note.setText("Each way it matched counts with its weight; together they make the relevance.")
+        else:
+            self.note.setText("")
+        self.note.setVisible(bool(self.note.text()))
+
+    def rows(self) -> list[str]:
+        """Each component row as shown ("Photo pixels 0.91 × weight 1.0"), for tests and accessibility."""
+        return [f"{name.text()} {value.text()} {weight.text()}" for name, value, weight, _ in self._rows]
+
+    def bars(self) -> list[float]:
+        return [bar.value for *_, bar in self._rows]
+
+
+class _VerticalScrollArea(QScrollArea):
+    """Scrolls up and down only; its content is always as wide as the viewport *with* the scroll bar.
+
+    The content's height depends on its width (wrapped labels, a preview scaled to the width). With
+    the width following the scroll bar, a scroll bar that appears makes the content narrower and so
+    shorter, which hides the scroll bar again, which makes it wider and taller: QScrollArea resized
+    its widget back and forth in a recursion that ended in a crash. A width that does not change when
+    the bar comes and goes breaks the loop.
+    """
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        content = self.widget()
+        if content is not None:
+            bar = self.verticalScrollBar().sizeHint().width()
+            content.setFixedWidth(max(0, self.width() - 2 * self.frameWidth() - bar))
+        super().resizeEvent(event)
+
+
 class DetailPane(QFrame):
     """Everything about one result. Fed by `show_result` at once, then `set_detail` from the worker."""
 
@@ -95,10 +267,14 @@ class DetailPane(QFrame):
     similar_requested = Signal(int)
     close_requested = Signal()
 
-    def __init__(self, loader: Any = None, cache: PixmapCache | None = None, parent: QWidget | None = None):
+    def __init__(
+        self,
+        loader: ThumbnailSource | None = None,
+        cache: PixmapCache | None = None,
+        parent: QWidget | None = None,
+    ):
         super().__init__(parent)
         self.setObjectName("DetailPane")
-        self.setMinimumWidth(280)
         self._loader = loader
         self._cache = cache
         self._previews = PixmapCache(capacity=24)
@@ -127,7 +303,7 @@ class DetailPane(QFrame):
         self.note_view = QTextBrowser()
         self.note_view.setObjectName("NoteView")
         self.note_view.setOpenLinks(False)
-        self.note_view.setMinimumHeight(220)
+        self.note_view.setMinimumHeight(NOTE_MIN_H)
         self.note_view.hide()
 
         self.form = QFormLayout()
@@ -136,7 +312,7 @@ class DetailPane(QFrame):
         self.form.setHorizontalSpacing(12)
         self.form.setVerticalSpacing(6)
         self._fields: dict[str, QLabel] = {}
-        for key in ("Folder", "Size", "Modified", "Dimensions", "Score", "Matched by", "Problem"):
+        for key in ("Folder", "Size", "Taken", "Modified", "Dimensions", "Problem"):
             value = QLabel()
             value.setWordWrap(True)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -183,18 +359,27 @@ class DetailPane(QFrame):
         lay.addLayout(head)
         lay.addWidget(self.kind)
         lay.addWidget(self.preview)
-        lay.addWidget(self.note_view, 1)
+        lay.addWidget(self.note_view)
         lay.addLayout(actions)
+        self.matches = MatchView()
+        lay.addWidget(self.matches)
         lay.addLayout(self.form)
         lay.addStretch(0)
-        scroll = QScrollArea()
+        scroll = _VerticalScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(body)
+        self._body, self._scroll = body, scroll
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
+
+    def minimumSizeHint(self) -> QSize:
+        # As wide as the content's own minimum plus a vertical scroll bar: the scroll area never
+        # scrolls sideways, so anything narrower would cut the buttons and the match rows off.
+        bar = self._scroll.verticalScrollBar().sizeHint().width()
+        return QSize(max(280, self._body.minimumSizeHint().width() + bar + 2), 120)
 
     # --- content -------------------------------------------------------------------------------
 
@@ -212,14 +397,15 @@ class DetailPane(QFrame):
         self._set("Size", "")
         self._set("Modified", "")
         self._set("Dimensions", "")
-        self._set("Score", f"{result.score:.3f}")
-        self._set("Matched by", describe_matches(result))
+        self._set("Taken", format_date(result.taken_at) if modality == Modality.PHOTO else "")
         self._set("Problem", "")
+        self.matches.show_result(result)
         is_note = modality == Modality.NOTE
         self.note_view.setVisible(is_note)
         self.preview.setVisible(not is_note)
         if is_note:
             self.note_view.setPlainText(result.chunk_text or "")
+            self._fit_note()
         elif modality == Modality.PHOTO:
             self._show_photo(result.path)
         else:
@@ -232,6 +418,15 @@ class DetailPane(QFrame):
         self._set("Size", human_size(detail.size))
         when = dt.datetime.fromtimestamp(detail.mtime) if detail.mtime else None
         self._set("Modified", when.strftime("%Y-%m-%d %H:%M") if when else "")
+        taken = self.result.taken_at
+        if (
+            Modality(detail.modality) == Modality.PHOTO
+            and taken is not None
+            and abs(taken - detail.mtime) > 2
+        ):
+            self._set("Taken", dt.datetime.fromtimestamp(taken).strftime("%Y-%m-%d %H:%M"))
+        else:
+            self._set("Taken", "")  # no capture time: it would only repeat Modified
         if detail.width and detail.height:
             self._set("Dimensions", f"{detail.width} × {detail.height} px")
         self._set("Problem", detail.error or "")
@@ -257,6 +452,18 @@ class DetailPane(QFrame):
         if name is not None:
             name.setVisible(visible)
 
+    def _fit_note(self) -> None:
+        view = self.note_view
+        doc = view.document()
+        doc.setTextWidth(max(100, view.viewport().width()))
+        frame = 2 * view.frameWidth() + int(doc.documentMargin()) + 6
+        view.setFixedHeight(max(NOTE_MIN_H, min(NOTE_MAX_H, round(doc.size().height()) + frame)))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self.note_view.isVisible():
+            self._fit_note()
+
     def _show_photo(self, path: str) -> None:
         big = self._previews.get(path, PREVIEW_SIDE)
         if big is not None:
@@ -276,6 +483,7 @@ class DetailPane(QFrame):
 
     def _show_note(self, text: str, result: SearchResult) -> None:
         self.note_view.setPlainText(text)
+        self._fit_note()
         start, end = result.chunk_start, result.chunk_end
         if start is None or end is None or not (0 <= start < end <= len(text)):
             # Offsets missing or from an older version of the file: find the chunk by its text.

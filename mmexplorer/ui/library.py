@@ -177,7 +177,8 @@ class LibraryPanel(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("Sidebar")
-        self.setMinimumWidth(230)
+        # No fixed minimum width: the layout's own minimum keeps the folder buttons and the count
+        # tiles whole (a fixed 230 px elided them to "Re...ve" and "Re...ex").
         self.status: LibraryStatus | None = None
 
         # folders

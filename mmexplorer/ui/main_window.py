@@ -1,60 +1,35 @@
 """The main window: search header, library panel, results grid, detail pane, notices, status bar.
 
-It talks to the core only through a WorkerHost (requests out, past-tense signals in) and gets
-thumbnails from a ThumbnailLoader; nothing here decodes big images, encodes or waits on I/O.
+It keeps the layout, the menus and the wiring. It talks to the core only through a `Host`
+(ui/host.py: requests out, past-tense signals in) and gets thumbnails from a `ThumbnailSource`;
+the search on screen is a `SearchSession` (ui/search_session.py), the centre's state machine is
+`choose_page` (ui/pages.py), drag and drop and paste are a `DropTarget` (ui/drop.py), the
+library's fusion weights are edited in a `SearchOptionsPanel` (ui/search_options.py). Nothing here
+decodes big images, encodes or waits on I/O.
+
+Window state: geometry, splitter and the modality filter are kept in QSettings, but never from the
+offscreen or minimal platforms (tests, screenshots, CI): a headless run must not leave a 900x560
+window behind for the user's next real start. A saved geometry is restored only where it fits the
+screen the window opens on. Recent queries go to the library (through the Host), not to settings.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import (
-    QByteArray,
-    QItemSelectionModel,
-    QObject,
-    QPoint,
-    QRectF,
-    QRunnable,
-    QSettings,
-    QSize,
-    Qt,
-    QThreadPool,
-    Signal,
-    Slot,
-)
-from PySide6.QtGui import (
-    QAction,
-    QCloseEvent,
-    QColor,
-    QDragEnterEvent,
-    QDragLeaveEvent,
-    QDragMoveEvent,
-    QDropEvent,
-    QGuiApplication,
-    QImage,
-    QKeySequence,
-    QPainter,
-    QPainterPath,
-    QPalette,
-    QPen,
-    QResizeEvent,
-    QShortcut,
-)
+from PySide6.QtCore import QByteArray, QItemSelectionModel, QPoint, QRect, QSettings, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
     QHBoxLayout,
-    QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QStackedWidget,
@@ -62,229 +37,60 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mmexplorer.core.types import IndexReport, ItemDetail, LibraryStatus, ModelStatus, Progress, SearchResult
+from mmexplorer.core.types import (
+    ErrorInfo,
+    IndexReport,
+    ItemDetail,
+    LibraryStatus,
+    ModelInfo,
+    ModelStatus,
+    Progress,
+    SearchResult,
+)
 from mmexplorer.settings import Settings
 from mmexplorer.ui import desktop, icons, theme
 from mmexplorer.ui.detail import DetailPane
+from mmexplorer.ui.drop import DropTarget
+from mmexplorer.ui.host import Host, ThumbnailSource
 from mmexplorer.ui.library import LibraryPanel
 from mmexplorer.ui.notices import ERROR, INFO, WARNING, NoticeArea, show_exception_dialog
+from mmexplorer.ui.pages import Situation, StatePage, choose_page, error_details, recordings_searchable
 from mmexplorer.ui.results import PixmapCache, ResultRole, ResultsModel, ResultsView
 from mmexplorer.ui.search_bar import SearchBar
+from mmexplorer.ui.search_options import SearchOptionsPanel
+from mmexplorer.ui.search_session import SearchSession, ShownQuery, expand_recent
 from mmexplorer.ui.settings_dialog import SettingsDialog
 from mmexplorer.ui.status import StatusBar
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jfif", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
-)
-MAX_PASTED_KEPT = 10
+#: The smallest window the layout is made for (library buttons, detail pane and grid all fit).
+MINIMUM_SIZE = QSize(1024, 640)
+#: The size of a first start, or when a saved geometry does not fit the screen.
+DEFAULT_SIZE = QSize(1280, 800)
+#: Platforms without a real screen: their window state is never saved.
+HEADLESS_PLATFORMS = ("offscreen", "minimal")
 
 
-@dataclass(frozen=True)
-class Query:
-    """What the grid shows results for. kind: text | image | similar."""
-
-    kind: str
-    value: Any
-    label: str
+def headless_platform() -> bool:
+    return QGuiApplication.platformName() in HEADLESS_PLATFORMS
 
 
-class StatePage(QWidget):
-    """A centred message: icon, title, body, an optional button and an optional busy bar."""
-
-    button_clicked = Signal()
-    link_clicked = Signal(str)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.icon = QLabel()
-        self.icon.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.title = QLabel()
-        self.title.setObjectName("EmptyTitle")
-        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.title.setWordWrap(True)
-        self.body = QLabel()
-        self.body.setObjectName("EmptyBody")
-        self.body.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.body.setWordWrap(True)
-        self.body.setTextFormat(Qt.TextFormat.RichText)
-        self.busy = QProgressBar()
-        self.busy.setObjectName("IndexProgress")
-        self.busy.setRange(0, 0)
-        self.busy.setTextVisible(False)
-        self.busy.setFixedWidth(180)
-        self.button = QPushButton()
-        self.button.setObjectName("Primary")
-        self.button.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.button.clicked.connect(self.button_clicked)
-        self.footnote = QLabel()
-        self.footnote.setObjectName("Muted")
-        self.footnote.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.footnote.setWordWrap(True)
-
-        # A fixed-width column: word-wrapped labels given their own width would shrink to a sliver.
-        column = QWidget()
-        column.setFixedWidth(440)
-        col = QVBoxLayout(column)
-        col.setContentsMargins(0, 0, 0, 0)
-        col.setSpacing(12)
-        col.addWidget(self.icon)
-        col.addSpacing(4)
-        col.addWidget(self.title)
-        col.addWidget(self.body)
-        col.addSpacing(6)
-        col.addWidget(self.busy, 0, Qt.AlignmentFlag.AlignHCenter)
-        col.addWidget(self.button, 0, Qt.AlignmentFlag.AlignHCenter)
-        col.addWidget(self.footnote)
-        self.links_box = QWidget()
-        self._links = QHBoxLayout(self.links_box)
-        self._links.setContentsMargins(0, 6, 0, 0)
-        self._links.setSpacing(6)
-        col.addWidget(self.links_box, 0, Qt.AlignmentFlag.AlignHCenter)
-        self.links_box.hide()
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(24, 24, 24, 24)
-        outer.addStretch(3)
-        outer.addWidget(column, 0, Qt.AlignmentFlag.AlignHCenter)
-        outer.addStretch(4)
-        self.setAutoFillBackground(True)
-        self.setBackgroundRole(QPalette.ColorRole.Base)
-
-    def set_state(
-        self,
-        icon_name: str | None,
-        title: str,
-        body: str = "",
-        *,
-        button: str | None = None,
-        button_icon: str | None = None,
-        busy: bool = False,
-        footnote: str = "",
-        app_icon: bool = False,
-    ) -> None:
-        dpr = self.devicePixelRatioF()
-        if app_icon:
-            self.icon.setPixmap(icons.app_icon().pixmap(QSize(88, 88)))
-        elif icon_name:
-            self.icon.setPixmap(
-                icons.pixmap(icon_name, 56, self.palette().color(QPalette.ColorRole.Mid), dpr=dpr)
-            )
-        self.icon.setVisible(bool(icon_name) or app_icon)
-        self.title.setText(title)
-        self.body.setText(body)
-        self.body.setVisible(bool(body))
-        self.busy.setVisible(busy)
-        self.button.setVisible(button is not None)
-        if button is not None:
-            self.button.setText(button)
-            self.button.setIcon(icons.icon(button_icon, "#ffffff") if button_icon else icons.icon("check"))
-        self.footnote.setText(footnote)
-        self.footnote.setVisible(bool(footnote))
-        self.set_links([])
-
-    def set_links(self, texts: list[str], label: str = "") -> None:
-        """A row of small buttons (recent searches); clicking one emits link_clicked(text)."""
-        while self._links.count():
-            item = self._links.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
-        if label and texts:
-            caption = QLabel(label)
-            caption.setObjectName("Muted")
-            self._links.addWidget(caption)
-        for text in texts:
-            b = QPushButton(text)
-            b.setObjectName("LinkChip")
-            b.setCursor(Qt.CursorShape.PointingHandCursor)
-            b.clicked.connect(lambda _=False, t=text: self.link_clicked.emit(t))
-            self._links.addWidget(b)
-        self.links_box.setVisible(bool(texts))
-
-
-class DropOverlay(QWidget):
-    """Drawn over the content while something droppable hovers over the window."""
-
-    def __init__(self, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.text = ""
-        self.hide()
-
-    def paintEvent(self, event: Any) -> None:
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        pal = self.palette()
-        bg = QColor(pal.color(QPalette.ColorRole.Base))
-        bg.setAlphaF(0.88)
-        p.fillRect(self.rect(), bg)
-        r = QRectF(self.rect()).adjusted(18, 18, -18, -18)
-        pen = QPen(theme.accent(), 2.5, Qt.PenStyle.DashLine)
-        p.setPen(pen)
-        p.setBrush(Qt.BrushStyle.NoBrush)
-        path = QPainterPath()
-        path.addRoundedRect(r, 16, 16)
-        p.drawPath(path)
-        px = icons.pixmap("drop", 48, theme.accent(), dpr=self.devicePixelRatioF())
-        p.drawPixmap(QPoint(round(r.center().x() - 24), round(r.center().y() - 56)), px)
-        f = self.font()
-        f.setPointSizeF(f.pointSizeF() * 1.4)
-        f.setWeight(f.Weight.DemiBold)
-        p.setFont(f)
-        p.setPen(pal.color(QPalette.ColorRole.Text))
-        p.drawText(
-            QRectF(r.left(), r.center().y() + 4, r.width(), 40), Qt.AlignmentFlag.AlignHCenter, self.text
-        )
-        p.end()
-
-
-class _SaveImage(QRunnable):
-    """Writes a pasted clipboard image to the data dir off the GUI thread."""
-
-    class Signals(QObject):
-        saved = Signal(str)
-        failed = Signal(str)
-
-    def __init__(self, image: QImage, target: Path, signals: _SaveImage.Signals) -> None:
-        super().__init__()
-        self._image = image
-        self._target = target
-        self._signals = signals
-
-    def run(self) -> None:
-        try:
-            self._target.parent.mkdir(parents=True, exist_ok=True)
-            old = sorted(self._target.parent.glob("pasted-*.png"), key=lambda p: p.stat().st_mtime)
-            for stale in old[:-MAX_PASTED_KEPT] if len(old) > MAX_PASTED_KEPT else ():
-                stale.unlink(missing_ok=True)
-            if not self._image.save(str(self._target), "PNG"):
-                raise OSError(f"could not write {self._target}")
-        except Exception as e:  # noqa: BLE001 - reported as a notice
-            self._signals.failed.emit(str(e))
-            return
-        self._signals.saved.emit(str(self._target))
-
-
-def _local_paths(mime: Any) -> list[Path]:
-    return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
-
-
-def drop_kind(mime: Any) -> str | None:
-    """What dropping this data would do: "folders", "image", "image-data", or None (not accepted)."""
-    paths = _local_paths(mime)
-    if paths:
-        if any(p.is_dir() for p in paths):
-            return "folders"
-        if paths[0].suffix.lower() in IMAGE_EXTENSIONS:
-            return "image"
-        return None
-    if mime.hasImage():
-        return "image-data"
-    return None
+def fitted_geometry(saved: QRect | None, available: QRect, *, minimum: QSize = MINIMUM_SIZE) -> QRect:
+    """Where the window opens: the saved geometry if it fits the available screen area and is no
+    smaller than the minimum, else the default size, clipped to the screen, centred on it."""
+    if saved is not None and saved.isValid():
+        big_enough = saved.width() >= minimum.width() and saved.height() >= minimum.height()
+        if big_enough and available.contains(saved):
+            return QRect(saved)
+    size = DEFAULT_SIZE.boundedTo(available.size()).expandedTo(minimum)
+    rect = QRect(QPoint(0, 0), size)
+    rect.moveCenter(available.center())
+    return rect
 
 
 class MainWindow(QMainWindow):
-    """The application window. `host` is a WorkerHost, `loader` a ThumbnailLoader.
+    """The application window. `host` is the worker bridge, `loader` makes thumbnails.
 
     `reopen_requested(Settings)` asks the composition root (app.py) to reopen the library after
     the model, device or data dir changed in Settings.
@@ -294,8 +100,8 @@ class MainWindow(QMainWindow):
 
     def __init__(
         self,
-        host: Any,
-        loader: Any,
+        host: Host,
+        loader: ThumbnailSource,
         settings: Settings | None = None,
         *,
         save_settings: Callable[[Settings], Any] | None = None,
@@ -312,34 +118,33 @@ class MainWindow(QMainWindow):
         self.revealer: Callable[[str], bool] = desktop.reveal_path
         self.log_file: Callable[[], Path | None] = lambda: None
         self._page = "opening"
-        self.query: Query | None = None
-        self._k = self.settings.results_per_page
-        self._last_results_query: Query | None = None
-        self._reselect_item: int | None = None
-        self._search_rid = 0
-        self._search_error: tuple[str, str] | None = None
-        self._open_error: tuple[str, str] | None = None
+        self._open_error: ErrorInfo | None = None
         self._closing = False
-        self._save_pool = QThreadPool(self)
-        self._save_pool.setMaxThreadCount(1)
-        self._save_signals = _SaveImage.Signals(self)
-        self._save_signals.saved.connect(self._on_pasted_saved, Qt.ConnectionType.QueuedConnection)
-        self._save_signals.failed.connect(
-            lambda reason: self.notices.post(ERROR, "Could not use the pasted image", reason),
-            Qt.ConnectionType.QueuedConnection,
-        )
+
+        self._saved_settings = self.settings
+        # Tests flip this to exercise the saving path; headless platforms never save window state.
+        self.saves_window_state = not headless_platform()
 
         self.setWindowTitle("mmexplorer")
         self.setWindowIcon(icons.app_icon())
-        self.setAcceptDrops(True)
-        self.setMinimumSize(QSize(900, 560))
+        self.setMinimumSize(MINIMUM_SIZE)
 
         # widgets
         self.search_bar = SearchBar()
+        self.search_bar.set_sort(self.settings.sort)
+        self.search_bar.set_recordings_searchable(False)
+        self.options = SearchOptionsPanel(self)
+        self.session = SearchSession(
+            host,
+            per_page=self.settings.results_per_page,
+            modality=self.search_bar.modality,
+            parent=self,
+        )
         self.notices = NoticeArea()
         self.library = LibraryPanel()
         self.thumb_cache = PixmapCache()
         self.results_model = ResultsModel(loader, self.thumb_cache, self)
+        self.results_model.sort = self.settings.sort
         self.results_view = ResultsView()
         self.results_view.setModel(self.results_model)
         self.detail = DetailPane(loader, self.thumb_cache)
@@ -395,7 +200,8 @@ class MainWindow(QMainWindow):
         cl.addWidget(sep)
         cl.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
-        self.overlay = DropOverlay(central)
+        self.drops = DropTarget(self, central)
+        self.overlay = self.drops.overlay
 
         self._build_actions()
         self._connect()
@@ -420,7 +226,7 @@ class MainWindow(QMainWindow):
         self.reindex_action = action("&Re-index", "refresh", QKeySequence.StandardKey.Refresh, self.reindex)
         self.cancel_action = action("&Cancel Indexing", "cancel", None, self.cancel_indexing)
         self.settings_action = action(
-            "&Settings…", "settings", QKeySequence.StandardKey.Preferences, self.open_settings
+            "&Settings…", "gear", QKeySequence.StandardKey.Preferences, self.open_settings
         )
         self.quit_action = action("&Quit", None, QKeySequence.StandardKey.Quit, self.close)
         self.find_action = action("&Find", "search", QKeySequence.StandardKey.Find, self.search_bar.focus)
@@ -465,10 +271,24 @@ class MainWindow(QMainWindow):
         h.index_started.connect(self._on_index_started)
         h.index_progressed.connect(self._on_index_progressed)
         h.index_finished.connect(self._on_index_finished)
-        h.search_finished.connect(self._on_search_finished)
         h.detail_finished.connect(self._on_detail)
+        h.weights_changed.connect(lambda _rid, weights: self.options.confirm(weights))
         h.failed.connect(self._on_failed)
         h.busy_changed.connect(lambda _b: self._update_center())
+
+        s = self.session
+        s.started.connect(self._on_search_started)
+        s.finished.connect(self._on_search_finished)
+        s.recent_changed.connect(self._on_recent_changed)
+
+        dt = self.drops
+        dt.folders_dropped.connect(self.add_folders)
+        dt.image_file_given.connect(self.search_by_image)
+        dt.image_data_started.connect(lambda: self.search_bar.show_example("Pasted image", ""))
+        dt.image_data_ready.connect(self.search_by_image_data)
+        dt.image_data_failed.connect(
+            lambda reason: self.notices.post(ERROR, "Could not use the pasted image", reason)
+        )
 
         sb = self.search_bar
         sb.search_requested.connect(self.search)
@@ -476,11 +296,15 @@ class MainWindow(QMainWindow):
         sb.modality_changed.connect(self._on_modality)
         sb.example_cleared.connect(self._on_search_cleared)
         sb.settings_requested.connect(self.open_settings)
+        sb.options_requested.connect(self.show_search_options)
+        sb.sort_changed.connect(self.set_sort)
         sb.focus_results.connect(self._focus_results)
         sb.image_pasted.connect(self.paste_image)
 
         v = self.results_view
         v.open_requested.connect(lambda idx: self.open_result(idx.data(ResultRole)))
+        v.fold_activated.connect(self.toggle_weak)
+        self.options.weights_edited.connect(self.set_weights)
         v.customContextMenuRequested.connect(self._context_menu)
         v.selectionModel().selectionChanged.connect(lambda *_: self._on_selection())
 
@@ -529,7 +353,12 @@ class MainWindow(QMainWindow):
         self.library.cancelling()
         self.host.cancel_index()
 
-    # --- searching -----------------------------------------------------------------------------
+    # --- searching ---------------------------------------------------------------------------
+
+    @property
+    def query(self) -> ShownQuery | None:
+        """The query on screen, or None."""
+        return self.session.query
 
     def search(self, text: str) -> None:
         """Search by text now (the field's debounce and Enter end up here)."""
@@ -539,53 +368,83 @@ class MainWindow(QMainWindow):
         if self.search_bar.field.text().strip() != text:
             self.search_bar.field.setText(text)
         self.search_bar.hide_example()
-        self._k = self.settings.results_per_page
-        self._run(Query("text", text, text))
-        self._remember_query(text)
+        self.session.search_text(text)
 
     def search_by_image(self, path: str) -> None:
         """Query by example: an image file (dropped, pasted or chosen)."""
         name = Path(path).name
         self.search_bar.show_example(f"Like {name}", path)
-        self._k = self.settings.results_per_page
-        self._run(Query("image", str(path), name))
+        self.session.search_image(str(path), name)
+
+    def search_by_image_data(self, data: bytes, label: str = "Pasted image") -> None:
+        """Query by example: encoded image bytes (pasted or dropped pixels); nothing is written."""
+        self.search_bar.show_example(label, "")
+        self.session.search_image_data(data, label)
 
     def find_similar(self, result: SearchResult) -> None:
         name = Path(result.path).name
         self.search_bar.show_example(f"Similar to {name}", result.path)
-        self._k = self.settings.results_per_page
-        self._run(Query("similar", result.item_id, name))
+        self.session.similar(result.item_id, name)
 
     def load_more(self) -> None:
-        if self.query is None:
-            return
-        self._k += self.settings.results_per_page
-        self._run(self.query)
+        self.session.load_more()
 
-    def _run(self, query: Query) -> None:
-        self.query = query
-        self._search_error = None
-        modality = self.search_bar.modality()
-        if query.kind == "text":
-            self._search_rid = self.host.search_text(query.value, k=self._k, modality=modality)
-        elif query.kind == "image":
-            self._search_rid = self.host.search_image(query.value, k=self._k, modality=modality)
-        else:
-            self._search_rid = self.host.similar(query.value, k=self._k, modality=modality)
+    def show_weak(self, shown: bool = True) -> None:
+        """Unfold (or fold) the weaker matches of the results on screen."""
+        model = self.results_model
+        if model.weak_count == 0 or model.weak_shown == shown:
+            return
+        model.set_weak_shown(shown)
+        self._show_counts()
+        self._update_center()
+        if shown and model.strong_count == 0 and model.rowCount() > 1 and self.selected_result() is None:
+            # the keyboard starts on the nearest one (current, not selected: no detail pane pops up)
+            self.results_view.selectionModel().setCurrentIndex(
+                model.index(1), QItemSelectionModel.SelectionFlag.NoUpdate
+            )
+
+    def toggle_weak(self) -> None:
+        self.show_weak(not self.results_model.weak_shown)
+
+    def set_sort(self, key: str) -> None:
+        """Order the strong matches by relevance or date, and remember the choice."""
+        self.results_model.set_sort(key)
+        self.search_bar.set_sort(self.results_model.sort)
+        if self.settings.sort != self.results_model.sort:
+            self.settings = replace(self.settings, sort=self.results_model.sort)
+            self._persist_settings()
+        r = self.selected_result()
+        if r is not None:
+            self.results_view.scrollTo(self.results_view.currentIndex())
+
+    def show_search_options(self) -> None:
+        self.options.popup(self.search_bar.options_button)
+
+    def set_weights(self, weights: Any) -> None:
+        """Store the library's fusion weights and ask the query on screen again with them."""
+        self.host.set_weights(weights)
+        self.session.rerun(first_page=False)
+        self.status.show_message("Search weights saved with this library", 4000)
+
+    def _show_counts(self) -> None:
+        model = self.results_model
+        self.search_bar.set_count(self.session.count_text(model.strong_count, model.weak_count))
+        n = model.strong_count + model.weak_count
+        self.more_button.setVisible(
+            self.session.has_more(n, weak=model.weak_count, weak_shown=model.weak_shown)
+        )
+
+    def _on_search_started(self) -> None:
         self.search_bar.set_count("Searching…")
         self._update_center()
 
     def _on_modality(self, _modality: str | None) -> None:
-        if self.query is not None:
-            self._k = self.settings.results_per_page
-            self._run(self.query)
+        self.session.rerun(first_page=True)
 
     def _on_search_cleared(self) -> None:
-        if self.query is None and self.results_model.rowCount() == 0:
+        if self.session.query is None and self.results_model.rowCount() == 0:
             return
-        self.query = None
-        self._last_results_query = None
-        self.host.cancel_search()
+        self.session.clear()
         self.loader.clear_pending()
         self.results_model.set_results([])
         self.search_bar.set_count("")
@@ -593,35 +452,25 @@ class MainWindow(QMainWindow):
         self.close_detail()
         self._update_center()
 
-    def _on_search_finished(self, rid: int, results: list[SearchResult]) -> None:
-        if self.query is None:
-            return
+    def _on_search_finished(self, results: list[SearchResult]) -> None:
         previous = self.selected_result()
-        keep = self._reselect_item or (previous.item_id if previous else None)
-        self._reselect_item = None
+        keep = previous.item_id if previous else None
         self.loader.clear_pending()
-        self.results_model.set_results(results)
-        self._last_results_query = self.query
-        n = len(results)
-        if n == 0:
-            self.search_bar.set_count("No results")
-        elif n >= self._k:
-            self.search_bar.set_count(f"Top {n} results")
-        else:
-            self.search_bar.set_count(f"{n} result{'s' if n != 1 else ''}")
-        self.more_button.setVisible(n >= self._k)
+        self.results_model.set_results(results, keep_fold=self.session.repeated)
+        self._show_counts()
         if keep is not None:
-            for row, r in enumerate(results):
-                if r.item_id == keep:
+            for row in range(self.results_model.rowCount()):
+                r = self.results_model.result(row)
+                if r is not None and r.item_id == keep:
                     self._select_row(row)
                     break
             else:
                 self.close_detail()
         self._update_center()
 
-    def _remember_query(self, text: str) -> None:
-        recent = [q for q in self.settings.recent_queries if q != text]
-        self.settings = replace(self.settings, recent_queries=tuple([text, *recent][:10]))
+    def _on_recent_changed(self, _recent: tuple[str, ...]) -> None:
+        if self._page == "hint":
+            self._update_center()
 
     # --- selection and items -------------------------------------------------------------------
 
@@ -716,10 +565,15 @@ class MainWindow(QMainWindow):
         return menu
 
     def _focus_results(self) -> None:
-        if self.results_model.rowCount():
+        model = self.results_model
+        if model.rowCount():
             self.results_view.setFocus()
             if not self.results_view.currentIndex().isValid():
-                self._select_row(0)
+                first = next((row for row in range(model.rowCount()) if model.result(row) is not None), None)
+                if first is None:
+                    self.results_view.setCurrentIndex(model.index(model.fold_row()))
+                else:
+                    self._select_row(first)
 
     def escape(self) -> None:
         if self.query is not None or self.search_bar.field.text():
@@ -728,71 +582,12 @@ class MainWindow(QMainWindow):
             self.close_detail()
         self.search_bar.focus()
 
-    # --- query by example: drop and paste ------------------------------------------------------
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        kind = drop_kind(event.mimeData())
-        if kind is None:
-            event.ignore()
-            return
-        self.overlay.text = (
-            "Drop to add these folders" if kind == "folders" else "Drop to find similar photos"
-        )
-        self.overlay.setGeometry(self.centralWidget().rect())
-        self.overlay.raise_()
-        self.overlay.show()
-        event.acceptProposedAction()
-
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        if drop_kind(event.mimeData()) is not None:
-            event.acceptProposedAction()
-
-    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:
-        self.overlay.hide()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        self.overlay.hide()
-        mime = event.mimeData()
-        kind = drop_kind(mime)
-        if kind is None:
-            event.ignore()
-            return
-        event.acceptProposedAction()
-        if kind == "folders":
-            self.add_folders([str(p) for p in _local_paths(mime) if p.is_dir()])
-        elif kind == "image":
-            self.search_by_image(str(_local_paths(mime)[0]))
-        else:
-            self._search_image_data(QImage(mime.imageData()))
+    # --- query by example: paste (drag and drop is the DropTarget's) ---------------------------
 
     def paste_image(self) -> None:
         """Search by the image on the clipboard (image data, or a copied image file)."""
-        mime = QGuiApplication.clipboard().mimeData()
-        paths = _local_paths(mime) if mime is not None else []
-        if paths and paths[0].suffix.lower() in IMAGE_EXTENSIONS and paths[0].is_file():
-            self.search_by_image(str(paths[0]))
-            return
-        image = QGuiApplication.clipboard().image()
-        if image.isNull():
+        if not self.drops.paste():
             self.status.show_message("The clipboard holds no image to search with")
-            return
-        self._search_image_data(image)
-
-    def _search_image_data(self, image: QImage) -> None:
-        if image.isNull() or not self.host.data_dir:
-            return
-        target = (
-            Path(self.host.data_dir)
-            / "tmp"
-            / f"pasted-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.png"
-        )
-        self.search_bar.show_example("Pasted image", "")
-        self._save_pool.start(_SaveImage(image, target, self._save_signals))
-
-    @Slot(str)
-    def _on_pasted_saved(self, path: str) -> None:
-        self._k = self.settings.results_per_page
-        self._run(Query("image", path, "Pasted image"))
 
     # --- worker news ---------------------------------------------------------------------------
 
@@ -802,7 +597,7 @@ class MainWindow(QMainWindow):
     def _on_model_status(self, status: ModelStatus) -> None:
         self.status.set_model_status(status)
 
-    def _on_models_ready(self, infos: Any) -> None:
+    def _on_models_ready(self, infos: tuple[ModelInfo, ...]) -> None:
         self.status.set_models(tuple(infos))
         if any(not m.meaningful for m in infos):
             self.notices.post(
@@ -817,6 +612,10 @@ class MainWindow(QMainWindow):
         self.library.set_status(status)
         if status.models:
             self.status.set_models(status.models)
+        self.options.set_weights(status.weights)
+        searchable = recordings_searchable(status)
+        self.options.set_sound_available(searchable and bool(status.counts.get("recording", 0)))
+        self.search_bar.set_recordings_searchable(searchable)
         self._update_actions()
         self._update_center()
 
@@ -841,19 +640,18 @@ class MainWindow(QMainWindow):
                 "The library panel lists each one with the reason.",
             )
         self._update_actions()
-        if self.query is not None and (report.added or report.updated or report.removed or report.moved):
-            self._run(self.query)  # newly indexed files may belong in the current results
+        if report.added or report.updated or report.removed or report.moved:
+            self.session.rerun(first_page=False)  # newly indexed files may belong in the current results
         self._update_center()
 
-    def _on_failed(self, rid: int, message: str, details: str) -> None:
+    def _on_failed(self, rid: int, info: ErrorInfo) -> None:
         if rid == 0 and not self.host.models_loaded:
             self.status.set_models(())
         if rid == 0 and self.host.status is None:
-            self._open_error = (message, details)
-        if rid and rid == self._search_rid:
-            self._search_error = (message, details)
-            self.search_bar.set_count("")
-        self.notices.post(ERROR, message, details)
+            self._open_error = info
+        if self.session.owns(rid):
+            self.search_bar.set_count("")  # the session holds the error; the page shows it
+        self.notices.post(ERROR, info.message, error_details(info))
         self._update_center()
 
     # --- page logic ----------------------------------------------------------------------------
@@ -864,104 +662,34 @@ class MainWindow(QMainWindow):
         return self._page
 
     def _update_center(self) -> None:
-        status = self.host.status
-        page = self.state_page
-        n_items = sum(status.counts.values()) if status else 0
-        if self.query is None:
-            if status is None and self._open_error is not None:
-                self._page = "error"
-                message, details = self._open_error
-                page.set_state(
-                    "error",
-                    "The library could not be opened",
-                    _short(message, details),
-                    button="Settings…",
-                    button_icon="settings",
-                    footnote="Choose another data folder or model in Settings; the log has the details.",
-                )
-            elif status is None:
-                self._page = "opening"
-                page.set_state(None, "Opening your library…", busy=True)
-            elif not status.roots and not self.host.indexing:
-                self._page = "empty"
-                page.set_state(
-                    None,
-                    "Add a folder to start",
-                    "mmexplorer finds your photos and notes by what they show and say. "
-                    "Everything is indexed on this computer; your files are only ever read.",
-                    button="Add Folder…",
-                    button_icon="folder-plus",
-                    footnote="Or drop a folder on this window.  Ctrl+O",
-                    app_icon=True,
-                )
-            else:
-                self._page = "hint"
-                what = _count_phrase(status.counts)
-                if self.host.indexing and n_items == 0:
-                    title, body = (
-                        "Indexing your folders…",
-                        "You can search as soon as the first files are indexed.",
-                    )
-                else:
-                    title = f"Search {what}" if what else "Search your library"
-                    body = (
-                        "Describe what you are looking for: <i>“a dog on the beach”</i>, "
-                        "<i>“notes about the budget”</i>.<br>Or drop or paste an image to find similar ones."
-                    )
-                footnote = "Ctrl+F search · Esc clear · Enter open"
-                if self.host.indexing and n_items:
-                    footnote = "Still indexing: new files become searchable as they are indexed."
-                page.set_state("search", title, body, footnote=footnote)
-                recent = [q if len(q) <= 28 else q[:27] + "…" for q in self.settings.recent_queries[:4]]
-                page.set_links(recent, "Recent:")
-            self.center.setCurrentWidget(page)
-            return
-
-        have_rows = self.results_model.rowCount() > 0
-        if self._search_error is not None and not self.host.search_pending:
-            self._page = "error"
-            message, details = self._search_error
-            about_model = "model" in message.lower()  # the fix is in Settings; otherwise there is none
-            page.set_state(
-                "error",
-                "The search could not run",
-                _short(message, details),
-                button="Settings…" if about_model else None,
-                button_icon="settings",
+        q = self.session.query
+        page = choose_page(
+            Situation(
+                status=self.host.status,
+                indexing=self.host.indexing,
+                models_loaded=self.host.models_loaded,
+                search_pending=self.host.search_pending,
+                open_error=self._open_error,
+                search_error=self.session.error,
+                query_label=q.label if q is not None else None,
+                query_is_text=q.is_text if q is not None else True,
+                n_strong=self.results_model.strong_count,
+                n_weak=self.results_model.weak_count,
+                weak_shown=self.results_model.weak_shown,
+                shown_results=self.session.shown is not None,
+                modality=self.search_bar.modality(),
+                recent_queries=self.session.recent,
             )
-            self.center.setCurrentWidget(page)
-        elif self.host.search_pending and not (have_rows and self._last_results_query is not None):
-            if not self.host.models_loaded:
-                self._page = "loading"
-                page.set_state(
-                    "search",
-                    "Loading the search models…",
-                    "Your search will run as soon as they are ready. The first start takes a few seconds.",
-                    busy=True,
-                )
-            else:
-                self._page = "searching"
-                page.set_state("search", "Searching…", busy=True)
-            self.center.setCurrentWidget(page)
-        elif not have_rows and not self.host.search_pending:
-            self._page = "no-results"
-            label = f"“{self.query.label}”" if self.query.kind == "text" else self.query.label
-            modality = self.search_bar.modality()
-            hint = (
-                "Try other words, or show all kinds of items."
-                if modality
-                else "Try other words or fewer of them."
-            )
-            if status is not None and n_items == 0:
-                hint = "The library is empty: add a folder first."
-            page.set_state("search", f"Nothing found for {label}", hint)
-            self.center.setCurrentWidget(page)
-        else:
-            self._page = "results"
+        )
+        self._page = page.name
+        if page.name == "results":
             self.center.setCurrentWidget(self._results_page)
+        else:
+            self.state_page.show_page(page)
+            self.center.setCurrentWidget(self.state_page)
 
     def _on_recent_clicked(self, text: str) -> None:
-        full = next((q for q in self.settings.recent_queries if q.startswith(text.rstrip("…"))), text)
+        full = expand_recent(self.session.recent, text)
         self.search_bar.field.setText(full)
         self.search(full)
 
@@ -970,12 +698,15 @@ class MainWindow(QMainWindow):
             self.choose_folder()
         elif self._page == "error":
             self.open_settings()
+        elif self._page == "no-match":
+            self.show_weak(True)
+            self.results_view.setFocus()
 
     def _update_actions(self) -> None:
         has = self.selected_result() is not None
         for a in (self.open_action, self.reveal_action, self.similar_action):
             a.setEnabled(has)
-        indexing = bool(getattr(self.host, "indexing", False))
+        indexing = self.host.indexing
         has_roots = bool(self.host.status and self.host.status.roots)
         self.reindex_action.setEnabled(has_roots and not indexing)
         self.cancel_action.setEnabled(indexing)
@@ -991,12 +722,12 @@ class MainWindow(QMainWindow):
     def apply_settings(self, new: Settings) -> None:
         old = self.settings
         self.settings = new
-        self._k = new.results_per_page
-        if self._save_settings is not None:
-            try:
-                self._save_settings(new)
-            except OSError as e:
-                self.notices.post(ERROR, "Could not save the settings", str(e))
+        self.session.per_page = new.results_per_page
+        self.session.k = new.results_per_page
+        if new.sort != old.sort:
+            self.results_model.set_sort(new.sort)
+            self.search_bar.set_sort(new.sort)
+        self._persist_settings()
         if new.theme != old.theme:
             self._apply_theme()
         if (new.image_model, new.device, new.data_dir) != (old.image_model, old.device, old.data_dir):
@@ -1004,6 +735,17 @@ class MainWindow(QMainWindow):
             self.status.set_loading("Loading models…")
             self.status.show_message("Reopening the library with the new settings…")
             self.reopen_requested.emit(new)
+
+    def _persist_settings(self) -> None:
+        """Write the settings if they changed since they were loaded or last written."""
+        if self._save_settings is None or self.settings == self._saved_settings:
+            return
+        try:
+            self._save_settings(self.settings)
+        except OSError as e:
+            self.notices.post(ERROR, "Could not save the settings", str(e))
+            return
+        self._saved_settings = self.settings
 
     def _apply_theme(self) -> None:
         app = QApplication.instance()
@@ -1013,14 +755,21 @@ class MainWindow(QMainWindow):
 
     def _restore_window_state(self) -> None:
         s = self._window_state
-        if s is None:
-            self.resize(1280, 800)
-            return
-        geometry = s.value("window/geometry")
-        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
+        geometry = s.value("window/geometry") if s is not None else None
+        saved: QRect | None = None
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty() and self.restoreGeometry(geometry):
+            saved = self.geometry()
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            if saved is None:
+                self.resize(DEFAULT_SIZE)
         else:
-            self.resize(1280, 800)
+            target = fitted_geometry(saved, screen.availableGeometry())
+            if target != saved:
+                self.setWindowState(Qt.WindowState.WindowNoState)  # not shown yet: no showNormal()
+                self.setGeometry(target)
+        if s is None:
+            return
         splitter = s.value("window/splitter")
         if isinstance(splitter, QByteArray) and not splitter.isEmpty():
             self.splitter.restoreState(splitter)
@@ -1030,7 +779,7 @@ class MainWindow(QMainWindow):
 
     def save_window_state(self) -> None:
         s = self._window_state
-        if s is None:
+        if s is None or not self.saves_window_state:
             return
         s.setValue("window/geometry", self.saveGeometry())
         s.setValue("window/splitter", self.splitter.saveState())
@@ -1061,11 +810,6 @@ class MainWindow(QMainWindow):
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        if self.overlay.isVisible():
-            self.overlay.setGeometry(self.centralWidget().rect())
-
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self._closing:
             self._closing = True
@@ -1073,7 +817,9 @@ class MainWindow(QMainWindow):
             # Hide first: joining the worker can take a moment (a model still loading, a batch
             # finishing) and a frozen window on screen would look like a hang.
             self.hide()
-            if self._save_settings is not None:
+            self.options.flush()  # a weight change still in its debounce
+            self.session.flush_recent()
+            if self._save_settings is not None and self.settings != self._saved_settings:
                 try:
                     self._save_settings(self.settings)
                 except OSError:
@@ -1081,32 +827,5 @@ class MainWindow(QMainWindow):
             self.loader.clear_pending()
             self.host.shutdown()
             self.loader.wait_idle(5000)
-            self._save_pool.waitForDone(5000)
+            self.drops.wait_idle(5000)
         event.accept()
-
-
-def _short(message: str, details: str) -> str:
-    """The message, plus the details when they are a human hint rather than a traceback."""
-    from html import escape
-
-    text = escape(message)
-    if details and "Traceback" not in details and len(details) < 400:
-        text += "<br><br>" + escape(details)
-    return text
-
-
-def _count_phrase(counts: dict[str, int]) -> str:
-    parts = []
-    for key, singular, plural in (
-        ("photo", "photo", "photos"),
-        ("note", "note", "notes"),
-        ("recording", "recording", "recordings"),
-    ):
-        n = int(counts.get(key, 0))
-        if n:
-            parts.append(f"{n:,} {singular if n == 1 else plural}")
-    if not parts:
-        return ""
-    if len(parts) == 1:
-        return parts[0]
-    return ", ".join(parts[:-1]) + " and " + parts[-1]

@@ -1,18 +1,27 @@
 """The results grid: a list model of SearchResults, a delegate that draws cards, and the view.
 
-Thumbnails are requested lazily, when a card is first painted, from the ThumbnailLoader (a thread
+The strong matches (`SearchResult.relevant`) come first, ordered by relevance or by date; the
+weaker ones sit behind one "Show N weaker matches" card at the end of the grid (a row of the model
+like the others, so the keyboard reaches it), and appear after it, nearest first, when it is
+activated. A card shows the result's relevance as the CLI prints it (two decimals) and a bar of
+that length: relevance is in [0, 1] and comparable across queries, so it is never rescaled to the
+result set.
+
+Thumbnails are requested lazily, when a card is first painted, from the ThumbnailSource (a thread
 pool); until one arrives the card shows a placeholder. Notes show the matching chunk as a snippet;
 recordings show a waveform glyph.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
+    QItemSelectionModel,
     QMimeData,
     QModelIndex,
     QPersistentModelIndex,
@@ -31,6 +40,7 @@ from PySide6.QtGui import (
     QFontMetrics,
     QImage,
     QKeyEvent,
+    QMouseEvent,
     QPainter,
     QPainterPath,
     QPalette,
@@ -41,13 +51,18 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from mmexplorer.core.types import Modality, SearchResult
+from mmexplorer.core.types import Component, Modality, SearchResult
 from mmexplorer.ui import icons, theme
+from mmexplorer.ui.host import ThumbnailSource
 
 THUMB_SIDE = 256  # pixels of the cached thumbnail; cards show it cover-cropped
 ResultRole = Qt.ItemDataRole.UserRole + 1
 ThumbRole = Qt.ItemDataRole.UserRole + 2
 ThumbStateRole = Qt.ItemDataRole.UserRole + 3
+FoldRole = Qt.ItemDataRole.UserRole + 4  # True on the "Show N weaker matches" card
+
+SORT_RELEVANCE = "relevance"
+SORT_DATE = "date"
 
 _MODALITY_ICON = {Modality.PHOTO: "photo", Modality.NOTE: "note", Modality.RECORDING: "recording"}
 _MODALITY_LABEL = {Modality.PHOTO: "Photo", Modality.NOTE: "Note", Modality.RECORDING: "Recording"}
@@ -74,12 +89,73 @@ def modality_label(modality: Modality | str) -> str:
         return str(modality).title()
 
 
+def format_relevance(value: float) -> str:
+    """A relevance as the CLI prints it: two decimals ("0.87")."""
+    return f"{value:.2f}"
+
+
+def format_weight(value: float) -> str:
+    """A fusion weight with as few decimals as it needs, at least one ("1.0", "0.5", "0.75")."""
+    text = f"{value:.2f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+_COMPONENT_LABELS = {
+    ("image", "pixels"): "Photo pixels",
+    ("text", "chunk"): "Note text (best chunk)",
+    ("text", "caption"): "Photo caption",
+    ("text", "transcript"): "Spoken words (transcript)",
+    ("sound", "sound"): "Sound",
+    ("lexical", "name"): "File or folder name",
+    ("lexical", "words"): "Exact words",
+}
+
+
+def component_label(c: Component) -> str:
+    """What a way of matching is called on screen ("Photo pixels", "Exact words")."""
+    return _COMPONENT_LABELS.get((c.space, c.via), f"{c.space.title()} ({c.via})")
+
+
+def describe_component(c: Component) -> str:
+    """ "Photo pixels 0.91 × weight 1.0" (the weight is said when it is not 1)."""
+    text = f"{component_label(c)} {format_relevance(c.relevance)}"
+    return text if c.weight >= 1.0 else f"{text} × weight {format_weight(c.weight)}"
+
+
 def describe_matches(result: SearchResult) -> str:
-    """One line per space the item matched in, for tooltips and the detail pane."""
-    lines = []
-    for m in result.matches:
-        lines.append(f"{m.space}: cosine {m.raw:.3f}, calibrated {m.calibrated:+.2f}")
-    return "\n".join(lines)
+    """One line per way the item matched, for tooltips."""
+    return "\n".join(describe_component(c) for c in result.components)
+
+
+def strength_label(result: SearchResult) -> str:
+    return "strong match" if result.relevant else "weak match"
+
+
+def format_date(timestamp: float | None) -> str:
+    """ "3 May 2024" (empty when unknown)."""
+    if timestamp is None:
+        return ""
+    try:
+        d = dt.datetime.fromtimestamp(timestamp)
+    except (OverflowError, OSError, ValueError):
+        return ""
+    return f"{d.day} {d:%b %Y}"
+
+
+def sort_strong(results: list[SearchResult], key: str) -> list[SearchResult]:
+    """Strong matches in the chosen order: best first, or newest first (undated ones last, best first)."""
+    if key == SORT_DATE:
+        return sorted(results, key=lambda r: (r.taken_at is None, -(r.taken_at or 0.0), -r.relevance))
+    return sorted(results, key=lambda r: -r.relevance)
+
+
+class _Fold:
+    """The model row of the "Show N weaker matches" card."""
+
+    __slots__ = ()
+
+
+FOLD = _Fold()
 
 
 class PixmapCache:
@@ -118,76 +194,182 @@ class PixmapCache:
 
 
 class ResultsModel(QAbstractListModel):
-    """SearchResults in score order. Asks `loader` for photo thumbnails the first time one is needed."""
+    """SearchResults as the grid shows them: strong matches in `sort` order, then the weak-match fold.
 
-    def __init__(self, loader: Any = None, cache: PixmapCache | None = None, parent: Any = None) -> None:
+    Rows are the strong matches, then (when there are weak ones) the fold card, then (when
+    `weak_shown`) the weak matches by relevance. `result(row)` is None for the fold row. Asks
+    `loader` for photo thumbnails the first time one is needed.
+    """
+
+    def __init__(
+        self, loader: ThumbnailSource | None = None, cache: PixmapCache | None = None, parent: Any = None
+    ) -> None:
         super().__init__(parent)
-        self._results: list[SearchResult] = []
+        self._strong: list[SearchResult] = []
+        self._weak: list[SearchResult] = []
+        self._rows: list[SearchResult | _Fold] = []
         self._rows_by_path: dict[str, list[int]] = {}
         self._loader = loader
         self.cache = cache or PixmapCache()
-        self.max_score = 1.0
-        self.min_score = 0.0
+        self.sort = SORT_RELEVANCE
+        self.weak_shown = False
         if loader is not None:
             loader.ready.connect(self._on_thumbnail)
             loader.failed.connect(self._on_thumbnail_failed)
 
     # --- content -------------------------------------------------------------------------------
 
-    def set_results(self, results: list[SearchResult]) -> None:
+    def set_results(self, results: list[SearchResult], *, keep_fold: bool = False) -> None:
+        """Show a new answer. `keep_fold`: the same query again (more results, new weights), so
+        weak matches the user unfolded stay unfolded."""
         self.beginResetModel()
-        self._results = list(results)
-        self._rows_by_path = {}
-        for row, r in enumerate(self._results):
-            self._rows_by_path.setdefault(r.path, []).append(row)
-        scores = [r.score for r in self._results]
-        self.max_score = max(scores) if scores else 1.0
-        self.min_score = min(scores) if scores else 0.0
+        self._strong = sort_strong([r for r in results if r.relevant], self.sort)
+        self._weak = sorted((r for r in results if not r.relevant), key=lambda r: -r.relevance)
+        if not keep_fold:
+            self.weak_shown = False
+        self._rows = self._layout()
+        self._index_paths()
         self.endResetModel()
 
+    def set_sort(self, key: str) -> None:
+        """Order the strong matches by relevance or date; selections and the fold stay as they are."""
+        key = SORT_DATE if key == SORT_DATE else SORT_RELEVANCE
+        if key == self.sort:
+            return
+        self.sort = key
+        self.layoutAboutToBeChanged.emit()
+        old = self._rows
+        self._strong = sort_strong(self._strong, key)
+        self._rows = self._layout()
+        where = {id(obj): row for row, obj in enumerate(self._rows)}
+        for pi in self.persistentIndexList():
+            new = where.get(id(old[pi.row()])) if 0 <= pi.row() < len(old) else None
+            self.changePersistentIndex(pi, self.index(new) if new is not None else QModelIndex())
+        self._index_paths()
+        self.layoutChanged.emit()
+
+    def set_weak_shown(self, shown: bool) -> None:
+        """Unfold (or fold) the weak matches after the fold card."""
+        if shown == self.weak_shown or not self._weak:
+            self.weak_shown = shown if self._weak else False
+            return
+        fold = self.fold_row()
+        first, last = fold + 1, fold + len(self._weak)
+        if shown:
+            self.beginInsertRows(QModelIndex(), first, last)
+            self.weak_shown = True
+            self._rows = self._layout()
+            self.endInsertRows()
+        else:
+            self.beginRemoveRows(QModelIndex(), first, last)
+            self.weak_shown = False
+            self._rows = self._layout()
+            self.endRemoveRows()
+        self._index_paths()
+        idx = self.index(fold)
+        self.dataChanged.emit(idx, idx)
+
+    def _layout(self) -> list[SearchResult | _Fold]:
+        rows: list[SearchResult | _Fold] = list(self._strong)
+        if self._weak:
+            rows.append(FOLD)
+            if self.weak_shown:
+                rows.extend(self._weak)
+        return rows
+
+    def _index_paths(self) -> None:
+        self._rows_by_path = {}
+        for row, r in enumerate(self._rows):
+            if isinstance(r, SearchResult):
+                self._rows_by_path.setdefault(r.path, []).append(row)
+
     def results(self) -> list[SearchResult]:
-        return list(self._results)
+        """Every result of the answer: strong ones in their order, then the weak ones (folded or not)."""
+        return [*self._strong, *self._weak]
+
+    def visible_results(self) -> list[SearchResult]:
+        """The results that have a card on screen now, in grid order."""
+        return [r for r in self._rows if isinstance(r, SearchResult)]
+
+    @property
+    def strong_count(self) -> int:
+        return len(self._strong)
+
+    @property
+    def weak_count(self) -> int:
+        return len(self._weak)
 
     def result(self, row: int) -> SearchResult | None:
-        return self._results[row] if 0 <= row < len(self._results) else None
+        r = self._rows[row] if 0 <= row < len(self._rows) else None
+        return r if isinstance(r, SearchResult) else None
+
+    def fold_row(self) -> int:
+        """The row of the "Show N weaker matches" card (-1: there are no weak matches)."""
+        return len(self._strong) if self._weak else -1
+
+    def is_fold(self, index: QModelIndex | QPersistentModelIndex) -> bool:
+        return index.isValid() and index.row() == self.fold_row()
+
+    def fold_text(self) -> tuple[str, str]:
+        """The fold card's title and subtitle."""
+        n = len(self._weak)
+        plural = "es" if n != 1 else ""
+        if not self.weak_shown:
+            return f"Show {n} weaker match{plural}", "Below the relevance cutoff"
+        if not self._strong:
+            return f"Hide the nearest {n}", "None of them is a good match"
+        return f"Hide {n} weaker match{plural}", "The cards after this one are weak matches"
 
     def row_of_path(self, path: str) -> int:
         rows = self._rows_by_path.get(path)
         return rows[0] if rows else -1
 
-    def score_fraction(self, score: float) -> float:
-        """Where a score sits between this result list's weakest and strongest, as a bar length."""
-        hi, lo = self.max_score, min(self.min_score, 0.0)
-        if hi <= lo:
-            return 1.0
-        return max(0.04, min(1.0, (score - lo) / (hi - lo)))
-
     # --- Qt model API ---------------------------------------------------------------------------
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._results)
+        return 0 if parent.isValid() else len(self._rows)
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
         if not index.isValid():
             return Qt.ItemFlag.NoItemFlags
+        if self.is_fold(index):
+            # Reachable (it can be the current item) but never selected: it is a button, not an item.
+            return Qt.ItemFlag.ItemIsEnabled
         return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled
 
     def data(
         self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
+        if self.is_fold(index):
+            title, subtitle = self.fold_text()
+            if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
+                return title
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return f"{title}: {subtitle.lower()} (Enter or click)"
+            if role == FoldRole:
+                return True
+            return None
         r = self.result(index.row()) if index.isValid() else None
         if r is None:
             return None
         if role == Qt.ItemDataRole.DisplayRole:
             return Path(r.path).name
         if role == Qt.ItemDataRole.ToolTipRole:
-            lines = [r.path, f"{modality_label(modality_of(r))} · score {r.score:.2f}"]
+            head = f"{modality_label(modality_of(r))} · relevance {format_relevance(r.relevance)} ({strength_label(r)})"
+            lines = [r.path, head]
+            if r.taken_at is not None:
+                lines.append(format_date(r.taken_at))
             why = describe_matches(r)
             if why:
                 lines.append(why)
             return "\n".join(lines)
         if role == Qt.ItemDataRole.AccessibleTextRole:
-            return f"{modality_label(modality_of(r))} {Path(r.path).name}, score {r.score:.2f}"
+            return (
+                f"{modality_label(modality_of(r))} {Path(r.path).name}, "
+                f"relevance {format_relevance(r.relevance)}, {strength_label(r)}"
+            )
+        if role == FoldRole:
+            return False
         if role == ResultRole:
             return r
         if role == ThumbRole:
@@ -257,6 +439,9 @@ class ResultDelegate(QStyledItemDelegate):
     def paint(
         self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
     ) -> None:
+        if index.data(FoldRole):
+            self._paint_fold(painter, option, index)
+            return
         result: SearchResult | None = index.data(ResultRole)
         if result is None:
             return
@@ -302,6 +487,11 @@ class ResultDelegate(QStyledItemDelegate):
             self._paint_note(painter, thumb_rect, result, pal, dark)
         else:
             self._paint_recording(painter, thumb_rect, pal, dark)
+        if not result.relevant:
+            # a weak match is washed out a little: it is there because it was asked for
+            wash = QColor(pal.color(QPalette.ColorRole.Base))
+            wash.setAlphaF(0.35)
+            painter.fillRect(thumb_rect, wash)
         painter.restore()
 
         # border
@@ -342,28 +532,108 @@ class ResultDelegate(QStyledItemDelegate):
             name,
         )
 
+        # second line: (the date, when sorted by date) a relevance bar, and the relevance as the CLI
+        # prints it. The bar is the relevance itself: 0.9 fills nine tenths in every search.
         small = QFont(option.font)
         small.setPointSizeF(max(6.5, option.font.pointSizeF() * 0.85))
         sfm = QFontMetrics(small)
-        score_txt = f"{result.score:.2f}"
-        score_w = sfm.horizontalAdvance("0000.00")
-        bar_y = text_rect.top() + fm.height() + 9
-        bar = QRectF(text_rect.left(), bar_y, text_rect.width() - score_w - 6, 5)
+        score_txt = format_relevance(result.relevance)
+        score_w = sfm.horizontalAdvance("0.00") + 2
+        line_y = text_rect.top() + fm.height() + 9
+        bar_left = text_rect.left()
+        painter.setFont(small)
+        if getattr(model, "sort", SORT_RELEVANCE) == SORT_DATE:
+            date_txt = format_date(result.taken_at) or "No date"
+            date_w = sfm.horizontalAdvance(date_txt)
+            painter.setPen(muted)
+            painter.drawText(
+                QRectF(bar_left, line_y + 2.5 - sfm.height() / 2, date_w + 2, sfm.height()),
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                date_txt,
+            )
+            bar_left += date_w + 8
+        bar = QRectF(bar_left, line_y, max(12.0, text_rect.right() - score_w - 6 - bar_left), 5)
         track = QColor(pal.color(QPalette.ColorRole.Midlight))
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(track)
         painter.drawRoundedRect(bar, 2.5, 2.5)
-        frac = model.score_fraction(result.score) if hasattr(model, "score_fraction") else 1.0
-        fill = QRectF(bar.left(), bar.top(), max(5.0, bar.width() * frac), bar.height())
-        painter.setBrush(theme.accent())
-        painter.drawRoundedRect(fill, 2.5, 2.5)
-        painter.setFont(small)
-        painter.setPen(muted)
+        frac = max(0.0, min(1.0, result.relevance))
+        if frac > 0:
+            fill = QRectF(bar.left(), bar.top(), max(5.0, bar.width() * frac), bar.height())
+            # a weak match's bar is grey: the number says how weak, the colour says it is below the cutoff
+            painter.setBrush(theme.accent() if result.relevant else pal.color(QPalette.ColorRole.Mid))
+            painter.drawRoundedRect(fill, 2.5, 2.5)
+        painter.setPen(text_color if result.relevant else muted)
         painter.drawText(
             QRectF(bar.right() + 4, bar.center().y() - sfm.height() / 2, score_w + 2, sfm.height()),
             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
             score_txt,
         )
+        painter.restore()
+
+    def _paint_fold(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        """The "Show N weaker matches" card: a dashed outline with the action in the link colour."""
+        model = index.model()
+        title, subtitle = model.fold_text() if hasattr(model, "fold_text") else (str(index.data()), "")
+        pal: QPalette = option.palette
+        hovered = bool(option.state & QStyle.StateFlag.State_MouseOver)
+        focused = bool(option.state & QStyle.StateFlag.State_HasFocus)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        card = QRectF(option.rect).adjusted(self.MARGIN, self.MARGIN, -self.MARGIN, -self.MARGIN)
+        path = QPainterPath()
+        path.addRoundedRect(card, 10.0, 10.0)
+        bg = pal.color(QPalette.ColorRole.AlternateBase)
+        painter.fillPath(path, bg)
+        if hovered or focused:
+            hl = QColor(pal.color(QPalette.ColorRole.Highlight))
+            hl.setAlphaF(0.10)
+            painter.fillPath(path, hl)
+        edge = pal.color(QPalette.ColorRole.Highlight) if focused else pal.color(QPalette.ColorRole.Mid)
+        painter.setPen(QPen(edge, 1.6 if focused else 1.2, Qt.PenStyle.DashLine))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(path)
+
+        link = pal.color(QPalette.ColorRole.Link)
+        muted = pal.color(QPalette.ColorRole.PlaceholderText)
+        weak_shown = bool(getattr(model, "weak_shown", False))
+        side = 28
+        icon_px = icons.pixmap(
+            "chevron-up" if weak_shown else "chevron-down",
+            side,
+            link,
+            dpr=painter.device().devicePixelRatioF(),
+        )
+        font = QFont(option.font)
+        font.setWeight(QFont.Weight.DemiBold)
+        fm = QFontMetrics(font)
+        small = QFont(option.font)
+        small.setPointSizeF(max(6.5, option.font.pointSizeF() * 0.9))
+        sfm = QFontMetrics(small)
+        inner_w = card.width() - 24
+        title_lines = _wrap(title, fm, inner_w, 2)
+        sub_lines = _wrap(subtitle, sfm, inner_w, 2) if subtitle else []
+        block_h = side + 10 + len(title_lines) * fm.lineSpacing() + 4 + len(sub_lines) * sfm.lineSpacing()
+        y = card.center().y() - block_h / 2
+        painter.drawPixmap(QPoint(round(card.center().x() - side / 2), round(y)), icon_px)
+        y += side + 10
+        painter.setFont(font)
+        painter.setPen(link)
+        for line in title_lines:
+            painter.drawText(
+                QRectF(card.left() + 12, y, inner_w, fm.height()), Qt.AlignmentFlag.AlignHCenter, line
+            )
+            y += fm.lineSpacing()
+        y += 4
+        painter.setFont(small)
+        painter.setPen(muted)
+        for line in sub_lines:
+            painter.drawText(
+                QRectF(card.left() + 12, y, inner_w, sfm.height()), Qt.AlignmentFlag.AlignHCenter, line
+            )
+            y += sfm.lineSpacing()
         painter.restore()
 
     # --- previews ------------------------------------------------------------------------------
@@ -475,9 +745,14 @@ def _wrap(text: str, fm: QFontMetrics, width: float, max_lines: int) -> list[str
 
 
 class ResultsView(QListView):
-    """An icon-mode list of cards that stretch to fill the width; Enter opens the current item."""
+    """An icon-mode list of cards that stretch to fill the width; Enter opens the current item.
+
+    The weak-match fold card is a button: a click, Enter or Space on it emits `fold_activated`
+    (and leaves the selection alone).
+    """
 
     open_requested = Signal(QModelIndex)
+    fold_activated = Signal()
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -522,9 +797,34 @@ class ResultsView(QListView):
         self._relayout(self.viewport().width())
         super().resizeEvent(event)
 
+    def _is_fold(self, index: QModelIndex) -> bool:
+        return index.isValid() and bool(index.data(FoldRole))
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        index = self.indexAt(event.position().toPoint())
+        if self._is_fold(index):
+            if event.button() == Qt.MouseButton.LeftButton:
+                # current (for the keyboard) but not selected: the selection and the detail pane stay
+                self.selectionModel().setCurrentIndex(index, QItemSelectionModel.SelectionFlag.NoUpdate)
+                self.fold_activated.emit()
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        if self._is_fold(self.indexAt(event.position().toPoint())):
+            event.accept()  # the press already toggled it
+            return
+        super().mouseDoubleClickEvent(event)
+
     def keyPressEvent(self, event: QKeyEvent) -> None:
-        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.currentIndex().isValid():
-            self.open_requested.emit(self.currentIndex())
+        current = self.currentIndex()
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Space) and self._is_fold(current):
+            self.fold_activated.emit()
+            event.accept()
+            return
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and current.isValid():
+            self.open_requested.emit(current)
             event.accept()
             return
         super().keyPressEvent(event)

@@ -1,10 +1,12 @@
-"""The search header: query field (debounced), query-by-example chip, modality filter, result count."""
+"""The search header: query field (debounced), query-by-example chip, modality filter, result count,
+the sort toggle (best match or newest first) and the buttons for search options and settings."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -18,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mmexplorer.core.media.kinds import PHOTO_EXTENSIONS
 from mmexplorer.ui import icons
 
 DEBOUNCE_MS = 280
@@ -28,14 +31,26 @@ MODALITIES: tuple[tuple[str | None, str, str], ...] = (
     ("note", "Notes", "note"),
     ("recording", "Recordings", "recording"),
 )
+#: (key, label, icon, tooltip) of the sort toggle; the keys are settings.SORTS.
+SORTS: tuple[tuple[str, str, str, str], ...] = (
+    ("relevance", "Best match", "bar-chart", "Sort the good matches best first"),
+    (
+        "date",
+        "Newest",
+        "calendar",
+        "Sort the good matches newest first (when a photo was taken, else the file's date)",
+    ),
+)
+RECORDINGS_NOT_SEARCHABLE = "Recordings are catalogued, not searchable yet"
 
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff", ".heic", ".heif")
-
-
-def _has_image_file(mime: object) -> bool:
-    urls = mime.urls() if mime.hasUrls() else []  # type: ignore[attr-defined]
-    return bool(urls) and urls[0].isLocalFile() and urls[0].toLocalFile().lower().endswith(IMAGE_SUFFIXES)
+def _has_image_file(mime: QMimeData) -> bool:
+    urls = mime.urls() if mime.hasUrls() else []
+    return (
+        bool(urls)
+        and urls[0].isLocalFile()
+        and Path(urls[0].toLocalFile()).suffix.lower() in PHOTO_EXTENSIONS
+    )
 
 
 class SearchField(QLineEdit):
@@ -107,6 +122,8 @@ class SearchBar(QWidget):
     modality_changed = Signal(object)  # str | None
     example_cleared = Signal()
     settings_requested = Signal()
+    options_requested = Signal()
+    sort_changed = Signal(str)  # "relevance" or "date"
     focus_results = Signal()
     image_pasted = Signal()
 
@@ -115,7 +132,7 @@ class SearchBar(QWidget):
         self.setObjectName("SearchHeader")
         self.field = SearchField()
         self.field.setObjectName("SearchField")
-        self.field.setPlaceholderText("Search your photos, notes and recordings…  (or drop an image here)")
+        self.field.setPlaceholderText("Search your photos and notes…  (or drop an image here)")
         self.field.setClearButtonEnabled(True)
         self.field.addAction(icons.icon("search"), QLineEdit.ActionPosition.LeadingPosition)
         self.field.setMinimumWidth(280)
@@ -160,18 +177,54 @@ class SearchBar(QWidget):
         self.count_label = QLabel("")
         self.count_label.setObjectName("ResultCount")
         filters.addWidget(self.count_label)
+        filters.addSpacing(10)
+
+        # the sort toggle: two segments, one of them checked
+        self._sort_group = QButtonGroup(self)
+        self._sort_group.setExclusive(True)
+        self.sort_buttons: dict[str, QToolButton] = {}
+        sort_box = QHBoxLayout()
+        sort_box.setSpacing(0)
+        for i, (key, label, icon_name, tip) in enumerate(SORTS):
+            b = QToolButton()
+            b.setObjectName("SortLeft" if i == 0 else "SortRight")
+            b.setText(label)
+            b.setIcon(icons.icon(icon_name))
+            b.setIconSize(QSize(14, 14))
+            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            b.setCheckable(True)
+            b.setCursor(Qt.CursorShape.PointingHandCursor)
+            b.setToolTip(tip)
+            b.setAccessibleName(f"Sort by {label.lower()}")
+            self._sort_group.addButton(b)
+            self.sort_buttons[key] = b
+            sort_box.addWidget(b)
+        self.sort_buttons["relevance"].setChecked(True)
+        self._sort_group.buttonToggled.connect(self._on_sort)
+        filters.addLayout(sort_box)
+
+        self.options_button = QToolButton()
+        self.options_button.setObjectName("OptionsButton")
+        self.options_button.setIcon(icons.icon("sliders"))
+        self.options_button.setIconSize(QSize(18, 18))
+        self.options_button.setAutoRaise(True)
+        self.options_button.setToolTip("Search options: how much photos, text and exact words count")
+        self.options_button.setAccessibleName("Search options")
+        self.options_button.clicked.connect(self.options_requested)
 
         self.settings_button = QToolButton()
-        self.settings_button.setIcon(icons.icon("settings"))
+        self.settings_button.setIcon(icons.icon("gear"))
         self.settings_button.setIconSize(QSize(18, 18))
         self.settings_button.setAutoRaise(True)
         self.settings_button.setToolTip("Settings")
+        self.settings_button.setAccessibleName("Settings")
         self.settings_button.clicked.connect(self.settings_requested)
 
         top = QHBoxLayout()
         top.setSpacing(8)
         top.addWidget(self.field, 1)
         top.addWidget(self.chip)
+        top.addWidget(self.options_button)
         top.addWidget(self.settings_button)
 
         lay = QVBoxLayout(self)
@@ -199,6 +252,25 @@ class SearchBar(QWidget):
 
     def set_count(self, text: str) -> None:
         self.count_label.setText(text)
+
+    def sort(self) -> str:
+        return next((key for key, b in self.sort_buttons.items() if b.isChecked()), "relevance")
+
+    def set_sort(self, key: str) -> None:
+        """Check a sort segment without emitting sort_changed (restoring a saved choice)."""
+        b = self.sort_buttons.get(key)
+        if b is not None and not b.isChecked():
+            self._sort_group.blockSignals(True)
+            b.setChecked(True)
+            self._sort_group.blockSignals(False)
+
+    def set_recordings_searchable(self, searchable: bool) -> None:
+        """The Recordings filter finds nothing until recordings can be searched: say so instead."""
+        b = self.modality_buttons["recording"]
+        b.setEnabled(searchable)
+        b.setToolTip("Show recordings" if searchable else RECORDINGS_NOT_SEARCHABLE)
+        if not searchable and b.isChecked():
+            self.modality_buttons[None].setChecked(True)
 
     def show_example(self, label: str, tooltip: str = "") -> None:
         """Show the example chip; the text field is emptied, since the example is the query now."""
@@ -247,3 +319,7 @@ class SearchBar(QWidget):
     def _on_modality(self, button: Any, checked: bool) -> None:
         if checked:
             self.modality_changed.emit(self.modality())
+
+    def _on_sort(self, button: Any, checked: bool) -> None:
+        if checked:
+            self.sort_changed.emit(self.sort())

@@ -35,6 +35,33 @@ QToolButton#ModalityButton:checked {
     color: palette(highlighted-text);
     border-color: palette(highlight);
 }
+QToolButton#SortLeft, QToolButton#SortRight {
+    border: 1px solid palette(mid);
+    padding: 4px 10px;
+    background: palette(button);
+}
+QToolButton#SortLeft { border-top-left-radius: 6px; border-bottom-left-radius: 6px; border-right: none; }
+QToolButton#SortRight { border-top-right-radius: 6px; border-bottom-right-radius: 6px; }
+QToolButton#SortLeft:checked, QToolButton#SortRight:checked {
+    background: palette(highlight);
+    color: palette(highlighted-text);
+    border-color: palette(highlight);
+}
+QFrame#SearchOptions {
+    background: palette(window);
+    border: 1px solid palette(mid);
+    border-radius: 10px;
+}
+QLabel#PanelTitle { font-size: %(detail_pt)spt; font-weight: 600; }
+QLabel#WeightName { font-weight: 600; }
+QLabel#WeightValue { font-weight: 600; }
+QLabel#RelevanceTotal { font-size: %(detail_pt)spt; font-weight: 600; }
+QLabel#ComponentValue { font-weight: 600; }
+QLabel#StrongTag {
+    border-radius: 8px; padding: 1px 8px; font-weight: 600;
+    background: palette(highlight); color: palette(highlighted-text);
+}
+QLabel#StrongTag[weak="true"] { background: palette(midlight); color: palette(window-text); }
 QLabel#SectionTitle { font-weight: 600; color: palette(window-text); }
 QLabel#Muted, QLabel#ResultCount { color: palette(placeholder-text); }
 QLabel#EmptyTitle { font-size: %(title_pt)spt; font-weight: 600; }

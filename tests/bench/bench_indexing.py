@@ -188,18 +188,18 @@ class _Capture:
     """Keeps the Indexer that `Engine.index` creates, to read its stage times afterwards."""
 
     def __init__(self, workers: int | None) -> None:
-        from mmexplorer.core import indexer as indexer_module
+        from mmexplorer.core import engine as engine_module
 
-        self.module = indexer_module
-        self.original = indexer_module.Indexer
+        self.module = engine_module  # Engine.index builds the Indexer it imported
+        self.original = engine_module.Indexer
         self.last: Any = None
         capture = self
 
         class Recording(self.original):  # type: ignore[misc, valid-type]
-            def __init__(self, engine: Any, **kwargs: Any) -> None:
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
                 if workers:
                     kwargs["workers"] = workers
-                super().__init__(engine, **kwargs)
+                super().__init__(*args, **kwargs)
                 capture.last = self
 
         self.recording = Recording
@@ -226,12 +226,13 @@ def measure_format(
 
     from mmexplorer.core.engine import Engine
     from mmexplorer.core.indexer import StageTimes
+    from mmexplorer.core.types import Space
 
     n = sum(sizes)
     engine = Engine(workdir / f"data-{fmt}", image_model=str(model_folder), device=device)
     try:
         started = time.perf_counter()
-        encoder = engine.image_encoder()
+        encoder = engine.space(Space.IMAGE).encoder()
         load_s = time.perf_counter() - started
         batch_size = engine.indexer_batch_size
         full = preprocessed_batch(encoder, folder / "round0", batch_size)

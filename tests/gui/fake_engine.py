@@ -1,7 +1,14 @@
 """A stand-in for core.engine.Engine with the same surface and controllable timing.
 
 The GUI tests drive the real Engine; this one exists for the few worker behaviours that need a
-deterministic clock (cancelling mid-run, stale results), and for working on the UI quickly.
+deterministic clock (cancelling mid-run, stale results), for results whose relevance a test
+controls (strong and weak matches: the fold, the no-match page, weights), and for working on the UI
+quickly.
+
+Its "search" is word overlap: each query word found in an item's path or text raises the item's
+component relevance; the fused relevance is the noisy-OR of weight * relevance over the item's
+components, as in core, and an item is relevant at 0.5 or more. Items that share no word with the
+query still come back, as weak matches, nearest (by a stable per-path number) first.
 """
 
 from __future__ import annotations
@@ -9,32 +16,34 @@ from __future__ import annotations
 import os
 import threading
 import time
+import zlib
+from dataclasses import fields
 from pathlib import Path
 
 from mmexplorer.core.errors import Cancelled, UsageError
+from mmexplorer.core.media.kinds import NOTE_EXTENSIONS, PHOTO_EXTENSIONS, RECORDING_EXTENSIONS
 from mmexplorer.core.types import (
+    Component,
+    FusionWeights,
+    ImageQuery,
     IndexReport,
     ItemDetail,
+    ItemQuery,
     LibraryStatus,
     Modality,
     ModelInfo,
     ModelStatus,
     Progress,
+    Query,
     SearchResult,
     SkippedFile,
-    SpaceScore,
+    TextQuery,
 )
 
 _EXT = {
-    ".jpg": Modality.PHOTO,
-    ".jpeg": Modality.PHOTO,
-    ".png": Modality.PHOTO,
-    ".webp": Modality.PHOTO,
-    ".gif": Modality.PHOTO,
-    ".txt": Modality.NOTE,
-    ".md": Modality.NOTE,
-    ".wav": Modality.RECORDING,
-    ".mp3": Modality.RECORDING,
+    **{e: Modality.RECORDING for e in RECORDING_EXTENSIONS},
+    **{e: Modality.NOTE for e in NOTE_EXTENSIONS},
+    **{e: Modality.PHOTO for e in PHOTO_EXTENSIONS},
 }
 
 
@@ -62,6 +71,9 @@ class FakeEngine:
         self._items: dict[int, tuple[str, Modality, str | None]] = {}
         self._skipped: list[SkippedFile] = []
         self._loaded = False
+        self._weights = FusionWeights()
+        self.weight_changes: list[FusionWeights] = []
+        self.searches: list[tuple[Query, FusionWeights]] = []  # each search and the weights it used
         self.thread_ids: set[int] = {threading.get_ident()}
         self.closed = False
 
@@ -160,46 +172,78 @@ class FakeEngine:
         emit(Progress("done", len(work), len(work)))
         return IndexReport(added=added, skipped=skipped, elapsed_s=time.monotonic() - t0, encoded=added)
 
-    def _results(self, words: set[str], k: int, modality) -> list[SearchResult]:
+    def _results(self, words: set[str], k: int, modality, weights: FusionWeights) -> list[SearchResult]:
         out = []
         for item_id, (path, mod, text) in self._items.items():
             if modality and mod.value != str(getattr(modality, "value", modality)):
                 continue
+            name = Path(path).name.lower()
             hay = (path + " " + (text or "")).lower()
-            score = sum(1 for w in words if w in hay) + (hash(path) % 100) / 1000
-            chunk = None
-            if text:
-                chunk = text[:160]
+            hits = sum(1 for w in words if w in hay)
+            frac = hits / len(words) if words else 0.0
+            near = (zlib.crc32(path.encode("utf-8", "surrogateescape")) % 1000) / 1000  # stable tie-break
+            # a word hit makes a component relevant (0.6 and up); no hit leaves it weak (below 0.4)
+            r = 0.6 + 0.3 * frac + 0.04 * near if hits else 0.05 + 0.3 * near
+            space, via = ("image", "pixels") if mod is Modality.PHOTO else ("text", "chunk")
+            components = [Component(space, via, round(0.2 + 0.2 * r, 4), r, weights.for_space(space))]
+            name_hits = sum(1 for w in words if w in name)
+            if name_hits:
+                lex = 0.3 + 0.5 * name_hits / len(words)
+                components.append(Component("lexical", "name", name_hits / len(words), lex, weights.lexical))
+            miss = 1.0
+            for c in components:
+                miss *= 1.0 - c.weight * c.relevance
+            relevance = 1.0 - miss
+            chunk = text[:160] if text else None
             out.append(
                 SearchResult(
                     item_id,
                     path,
                     mod,
-                    float(score),
-                    (SpaceScore("image" if mod is Modality.PHOTO else "text", 0.3, score),),
+                    relevance,
+                    tuple(components),
+                    relevant=relevance >= 0.5,
                     chunk_text=chunk,
                     chunk_start=0 if chunk else None,
                     chunk_end=len(chunk) if chunk else None,
+                    taken_at=Path(path).stat().st_mtime,
                 )
             )
-        out.sort(key=lambda r: -r.score)
+        out.sort(key=lambda r: -r.relevance)
         return out[:k]
 
-    def search_text(self, query, *, k=20, modality=None, weights=None):
+    def search(self, query: Query, *, k=20, modality=None, weights=None) -> list[SearchResult]:
         self._touch()
-        time.sleep(self.search_delay)
-        return self._results(set(query.lower().split()), k, modality)
+        used = weights or self._weights
+        self.searches.append((query, used))
+        if isinstance(query, TextQuery):
+            time.sleep(self.search_delay)
+            return self._results(set(query.text.lower().split()), k, modality, used)
+        if isinstance(query, ImageQuery):
+            if query.data is not None:
+                if not query.data:
+                    raise UsageError("the image data is empty")
+                return self._results(set(), k, modality, used)
+            if not Path(query.path or "").exists():
+                raise UsageError(f"no such image: {query.path}")
+            return self._results({Path(query.path).stem.lower()}, k, modality, used)
+        if isinstance(query, ItemQuery):
+            path = self._items[query.item_id][0]
+            found = self._results({Path(path).suffix}, k + 1, modality, used)
+            return [r for r in found if r.item_id != query.item_id][:k]
+        raise UsageError(f"unknown query {query!r}")
 
-    def search_image(self, image, *, k=20, modality=None, weights=None):
-        self._touch()
-        if not Path(image).exists():
-            raise UsageError(f"no such image: {image}")
-        return self._results({Path(image).stem.lower()}, k, modality)
+    def fusion_weights(self) -> FusionWeights:
+        return self._weights
 
-    def similar(self, item_id, *, k=20, modality=None):
+    def set_fusion_weights(self, weights: FusionWeights) -> FusionWeights:
         self._touch()
-        path = self._items[item_id][0]
-        return [r for r in self._results({Path(path).suffix}, k + 1, modality) if r.item_id != item_id][:k]
+        clamped = FusionWeights(
+            **{f.name: min(1.0, max(0.0, float(getattr(weights, f.name)))) for f in fields(FusionWeights)}
+        )
+        self._weights = clamped
+        self.weight_changes.append(clamped)
+        return clamped
 
     def item(self, item_id) -> ItemDetail:
         self._touch()
@@ -215,7 +259,13 @@ class FakeEngine:
         for _, mod, _ in self._items.values():
             counts[mod.value] = counts.get(mod.value, 0) + 1
         return LibraryStatus(
-            str(self.data_dir), tuple(self._roots), counts, tuple(self._skipped), 0, tuple(self.model_info())
+            str(self.data_dir),
+            tuple(self._roots),
+            counts,
+            tuple(self._skipped),
+            0,
+            models=tuple(self.model_info()),
+            weights=self._weights,
         )
 
     def close(self) -> None:

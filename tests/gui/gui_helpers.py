@@ -17,7 +17,19 @@ def wait_indexed(qtbot: Any, window: Any, timeout: int = 60_000) -> None:
 
 
 def wait_results(qtbot: Any, window: Any, timeout: int = 30_000) -> None:
-    qtbot.waitUntil(
-        lambda: not window.host.search_pending and window.current_page() in ("results", "no-results"),
-        timeout=timeout,
-    )
+    """Until the answer to the current query is on screen (results, no good match, or nothing)."""
+    try:
+        qtbot.waitUntil(
+            lambda: (
+                not window.host.search_pending
+                and window.current_page() in ("results", "no-match", "no-results")
+            ),
+            timeout=timeout,
+        )
+    except Exception as e:
+        query = window.session.query
+        raise AssertionError(
+            f"no answer on screen: page {window.current_page()!r}, search pending "
+            f"{window.host.search_pending}, query {query and query.label!r}, "
+            f"models loaded {window.host.models_loaded}, error {window.session.error}"
+        ) from e

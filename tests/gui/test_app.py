@@ -190,7 +190,7 @@ def test_settings_are_saved_and_a_model_change_reopens_the_library(qtbot, make_w
 
 def test_settings_file_roundtrip_migration_and_bad_values(tmp_path):
     path = tmp_path / "settings.json"
-    s = Settings(image_model="tiny-random", device="cpu", results_per_page=40, recent_queries=("a", "b"))
+    s = Settings(image_model="tiny-random", device="cpu", results_per_page=40, sort="date")
     settings_mod.save(s, path)
     assert settings_mod.load(path) == s
     assert not list(tmp_path.glob(".settings-*")), "temp file left behind"
@@ -201,33 +201,25 @@ def test_settings_file_roundtrip_migration_and_bad_values(tmp_path):
     assert migrated.results_per_page == Settings().results_per_page
     assert migrated.schema_version == settings_mod.SCHEMA_VERSION
 
+    # v2 kept every library's recent queries in the global settings: dropped, not carried over
+    path.write_text(json.dumps({"schema_version": 2, "theme": "dark", "recent_queries": ["private words"]}))
+    migrated = settings_mod.load(path)
+    assert migrated.theme == "dark" and not hasattr(migrated, "recent_queries")
+    settings_mod.save(migrated, path)
+    assert "private words" not in path.read_text()
+    path.write_text(json.dumps({"schema_version": 3, "sort": "sideways"}))
+    assert settings_mod.load(path).sort == "relevance"
+
     path.write_text("{not json")
     assert settings_mod.load(path) == Settings()
     path.write_text(json.dumps({"schema_version": 99}))
     assert settings_mod.load(path) == Settings()
 
 
-def test_window_geometry_is_remembered(qtbot, make_window):
-    w = make_window(engine_factory=factory())
-    w.resize(1111, 666)
-    w.search_bar.modality_buttons["note"].click()
-    w.close()
-    w2 = make_window(engine_factory=factory())
-    assert (w2.width(), w2.height()) == (1200, 780)  # the fixture resizes after restoring; check the store
-    from PySide6.QtCore import QSettings
-
-    from mmexplorer.core import paths
-
-    store = QSettings(str(paths.settings_path().with_name("window.ini")), QSettings.Format.IniFormat)
-    assert not store.value("window/geometry").isEmpty()
-    assert store.value("search/modality") == "note"
-    assert w2.search_bar.modality() == "note"
-
-
 def test_settings_dialog_edits_every_setting(qtbot):
     from mmexplorer.ui.settings_dialog import SettingsDialog
 
-    dlg = SettingsDialog(Settings(image_model="tiny-random", recent_queries=("kept",)), current_data_dir="/d")
+    dlg = SettingsDialog(Settings(image_model="tiny-random", sort="date"), current_data_dir="/d")
     qtbot.addWidget(dlg)
     assert dlg.model_spec() == "tiny-random"
     dlg.model.setEditText("/models/my-clip")
@@ -242,7 +234,7 @@ def test_settings_dialog_edits_every_setting(qtbot):
         data_dir="/tmp/library-data",
         results_per_page=120,
         theme="dark",
-        recent_queries=("kept",),
+        sort="date",
     )
     dlg.model.setCurrentIndex(0)  # "Default (...)"
     assert dlg.result_settings().image_model is None

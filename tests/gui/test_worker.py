@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 from fake_engine import factory
 
+from mmexplorer import settings as settings_mod
+from mmexplorer.core.types import ErrorInfo, ErrorKind, FusionWeights, ImageQuery, TextQuery
 from mmexplorer.devtools.synth import make_note_library
-from mmexplorer.worker import ThumbnailLoader, WorkerHost
+from mmexplorer.ui.thumbs import ThumbnailLoader
+from mmexplorer.worker import WorkerHost
 
 
 @pytest.fixture
@@ -51,7 +54,7 @@ def test_engine_is_created_and_used_on_one_non_gui_thread(qtbot, folder):
         with qtbot.waitSignal(h.index_finished, timeout=10_000):
             h.add_roots([str(folder)])
         with qtbot.waitSignal(h.search_finished, timeout=10_000):
-            h.search_text("marathon")
+            h.search(TextQuery("marathon"))
         engine = base.engines[0]
         assert made_on and made_on[0] != threading.get_ident()
         assert engine.thread_ids == {made_on[0]}, "the engine was touched from another thread"
@@ -66,11 +69,11 @@ def test_only_the_newest_search_is_delivered(qtbot, host, folder):
         h.add_roots([str(folder)])
     got: list[int] = []
     h.search_finished.connect(lambda rid, _results: got.append(rid))
-    first = h.search_text("dentist")
+    first = h.search(TextQuery("dentist"))
     qtbot.wait(30)  # the worker is now busy with the first search
-    h.search_text("marathon")
-    h.search_text("vet")
-    last = h.search_text("tax")
+    h.search(TextQuery("marathon"))
+    h.search(TextQuery("vet"))
+    last = h.search(TextQuery("tax"))
     qtbot.waitUntil(lambda: last in got, timeout=10_000)
     qtbot.wait(400)
     assert got == [last], f"stale results were delivered: {got} (first was {first})"
@@ -104,18 +107,75 @@ def test_search_is_served_between_index_batches(qtbot, host, folder):
     h.index()
     qtbot.waitUntil(lambda: any(p.phase == "encoding" and p.done > 0 for p in progressed), timeout=5_000)
     with qtbot.waitSignal(h.search_finished, timeout=5_000):
-        h.search_text("marathon")
+        h.search(TextQuery("marathon"))
     assert not finished, "the search waited for the whole index run"
     qtbot.waitUntil(lambda: bool(finished), timeout=10_000)
+
+
+def test_new_weights_are_stored_before_a_search_asked_after_them(qtbot, host, folder):
+    h = host(delay_per_file=0.03)
+    with qtbot.waitSignal(h.index_finished, timeout=10_000):
+        h.add_roots([str(folder)])
+    engine = h.worker._factory.engines[0]
+    with qtbot.waitSignal(h.weights_changed, timeout=5_000) as changed:
+        rid = h.set_weights(FusionWeights(text=0.3, lexical=1.7))  # out of range: clamped
+        h.search(TextQuery("marathon"))
+    assert changed.args == [rid, FusionWeights(text=0.3, lexical=1.0)]
+    qtbot.waitUntil(lambda: not h.search_pending, timeout=5_000)
+    assert engine.searches[-1][1].text == 0.3, "the search ran with the old weights"
+    qtbot.waitUntil(lambda: h.status is not None and h.status.weights.text == 0.3, timeout=5_000)
+    assert h.weights == FusionWeights(text=0.3)
+
+    # during an index run too: the drain between batches applies the weights before the search
+    for i in range(40):
+        (folder / f"late-{i:02d}.txt").write_text(f"late note {i}\n", encoding="utf-8")
+    progressed: list = []
+    h.index_progressed.connect(progressed.append)
+    h.index()
+    qtbot.waitUntil(lambda: any(p.phase == "encoding" and p.done > 0 for p in progressed), timeout=5_000)
+    with qtbot.waitSignal(h.search_finished, timeout=5_000):
+        h.set_weights(FusionWeights(image=0.5))
+        h.search(TextQuery("marathon"))
+    assert engine.searches[-1][1] == FusionWeights(image=0.5)
+    assert h.indexing, "the weights and the search waited for the whole index run"
+
+
+def test_recent_queries_are_read_from_and_written_to_the_data_dir(qtbot, data_dir, tmp_path):
+    library = tmp_path / "library-data"
+    library.mkdir()
+    settings_mod.save_recent_queries(library, ("a dog", "the budget"))
+    h = WorkerHost(factory())
+    try:
+        with qtbot.waitSignal(h.recent_loaded, timeout=10_000) as loaded:
+            h.open(str(library))
+        assert loaded.args == [("a dog", "the budget")]
+        h.save_recent(("a cat", "a dog", "the budget"))
+        qtbot.waitUntil(
+            lambda: settings_mod.load_recent_queries(library) == ("a cat", "a dog", "the budget"),
+            timeout=5_000,
+        )
+        # a library without the file has none; a broken file is ignored, not an error
+        (library / settings_mod.RECENT_QUERIES_FILE).write_text("{not json", encoding="utf-8")
+        other = tmp_path / "other-data"
+        other.mkdir()
+        with qtbot.waitSignal(h.recent_loaded, timeout=10_000) as loaded:
+            h.open(str(other))
+        assert loaded.args == [()]
+        assert settings_mod.load_recent_queries(library) == ()
+    finally:
+        assert h.shutdown(10_000)
+    assert not list(data_dir.glob(settings_mod.RECENT_QUERIES_FILE)), "written outside the library"
 
 
 def test_errors_come_back_as_failed_with_details(qtbot, host):
     h = host()
     with qtbot.waitSignal(h.failed, timeout=10_000) as failed:
-        rid = h.search_image("/no/such/image.jpg")
-    got_rid, message, _details = failed.args
+        rid = h.search(ImageQuery(path="/no/such/image.jpg"))
+    got_rid, info = failed.args
     assert got_rid == rid
-    assert "no such image" in message
+    assert isinstance(info, ErrorInfo) and info.kind is ErrorKind.USAGE
+    assert "no such image" in info.message
+    assert info.details, "the details behind the notice's button are missing"
     assert not h.search_pending
 
 
