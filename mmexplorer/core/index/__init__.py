@@ -11,8 +11,7 @@ The index choice is importable without faiss; `VectorIndex` (and faiss) load on 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mmexplorer.core.index.choice import (
     FLAT_KEY,
@@ -25,6 +24,7 @@ from mmexplorer.core.index.choice import (
     default_nprobe,
     needs_rebuild,
 )
+from mmexplorer.core.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from mmexplorer.core.index.gpu import GPU_MAX_K
@@ -54,14 +54,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _LAZY, __all__)
