@@ -20,7 +20,7 @@ from typing import Any
 from mmexplorer import __version__
 from mmexplorer.core.errors import MMExplorerError, UsageError
 from mmexplorer.core.names import display_path
-from mmexplorer.core.types import Space
+from mmexplorer.core.types import ImageQuery, Space, TextQuery
 
 SUBCOMMANDS = ("index", "search", "status", "models")
 
@@ -214,7 +214,7 @@ def _index(args: argparse.Namespace) -> int:
         if report.skipped:
             print("skipped (see `mmexplorer status` for all):")
             for s in skipped[:10]:
-                print(f"  {_shown(s.path)}: {s.reason}")
+                print(f"  {display_path(s.path)}: {s.reason}")
     if report.notice:
         print(f"mmexplorer: {report.waiting:,} photos not indexed: {_one_line(Exception(report.notice))}",
               file=sys.stderr)
@@ -236,8 +236,6 @@ def _search(args: argparse.Namespace) -> int:
     if args.image and not os.path.isfile(args.image):
         raise UsageError(f"no such file: {args.image}")
     weights = _weights(args.weights)
-    from mmexplorer.core.types import ImageQuery, TextQuery
-
     query = TextQuery(args.query) if args.query else ImageQuery(path=args.image)
     with _engine(args) as engine:
         if weights is not None:
@@ -249,7 +247,7 @@ def _search(args: argparse.Namespace) -> int:
             _print_json(_result_json(r))
         else:
             extra = f"  “{_clip(r.chunk_text, 70)}”" if r.chunk_text else ""
-            print(f"{r.relevance:6.2f}  {r.modality.value:<9} {_shown(r.path)}{extra}")
+            print(f"{r.relevance:6.2f}  {r.modality.value:<9} {display_path(r.path)}{extra}")
     if not shown:
         what = f"“{args.query}”" if args.query else args.image
         near = f" (nearest: {results[0].relevance:.2f}; --all lists it)" if results else ""
@@ -260,7 +258,7 @@ def _search(args: argparse.Namespace) -> int:
 def _result_json(r: Any) -> dict[str, Any]:
     """One search result as the CLI's JSON contract has it (see DESIGN.md)."""
     obj: dict[str, Any] = {
-        "path": _shown(r.path),
+        "path": display_path(r.path),
         "modality": r.modality.value,
         "relevance": round(r.relevance, 4),
         "score": round(r.relevance, 4),
@@ -283,11 +281,6 @@ def _result_json(r: Any) -> dict[str, Any]:
     if r.segment is not None:
         obj["segment"] = {"start_s": r.segment.start_s, "end_s": r.segment.end_s, "text": r.segment.text}
     return obj
-
-
-def _shown(path: str) -> str:
-    """A path as text: bytes that are not valid UTF-8 (kept as surrogates) become U+FFFD."""
-    return display_path(path)
 
 
 def _weights(text: str | None) -> Any:
@@ -330,8 +323,8 @@ def _status(args: argparse.Namespace) -> int:
         obj["image_model"] = spec
         _print_json(obj)
         return 0
-    print(f"library: {_shown(st.data_dir)}")
-    print("folders: " + (", ".join(map(_shown, st.roots)) if st.roots else "none yet (mmexplorer index FOLDER)"))
+    print(f"library: {display_path(st.data_dir)}")
+    print("folders: " + (", ".join(map(display_path, st.roots)) if st.roots else "none yet (mmexplorer index FOLDER)"))
     print("items:   " + ", ".join(f"{n:,} {m}s" for m, n in st.counts.items()))
     if spec:
         print(f"image model: {spec}" + ("  (test model: photo similarities mean nothing)" if spec == "tiny-random" else ""))
@@ -342,7 +335,7 @@ def _status(args: argparse.Namespace) -> int:
         print(f"waiting to be indexed: {st.pending:,}{why}")
     print(f"skipped: {len(st.skipped):,}")
     for s in st.skipped:
-        print(f"  {_shown(s.path)}: {s.reason}")
+        print(f"  {display_path(s.path)}: {s.reason}")
     return 0
 
 

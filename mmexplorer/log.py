@@ -71,10 +71,8 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
     """
 
     def _open(self):  # type: ignore[no-untyped-def]  # the base class's hook for every (re)open
-        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND, paths.PRIVATE_FILE_MODE)
+        fd = paths.open_private(self.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
         try:
-            if os.name == "posix":
-                os.chmod(self.baseFilename, paths.PRIVATE_FILE_MODE)
             return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
         except BaseException:
             os.close(fd)

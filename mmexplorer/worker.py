@@ -146,7 +146,7 @@ def default_engine_factory(
 class Worker(QObject):
     """Owns the Engine; every slot runs on the worker thread, one request at a time."""
 
-    engine_opened = Signal(str)  # data dir
+    engine_opened = Signal(object)  # data dir (raw: a Qt string would drop undecodable bytes)
     engine_closed = Signal()
     model_status_changed = Signal(object)  # ModelStatus
     models_ready = Signal(object)  # tuple[ModelInfo, ...]
@@ -207,11 +207,20 @@ class Worker(QObject):
         with self._inbox_lock:
             self._inbox.pop(kind, None)
 
-    def _take(self) -> list[InboxRequest]:
+    def _take(self, kinds: tuple[type, ...] = _DRAIN_ORDER) -> list[InboxRequest]:
+        """Empty the inboxes of these request types; their requests, in `kinds` order."""
         with self._inbox_lock:
-            taken = [self._inbox[kind] for kind in _DRAIN_ORDER if kind in self._inbox]
-            self._inbox.clear()
-        return taken
+            return [self._inbox.pop(kind) for kind in kinds if kind in self._inbox]
+
+    def _run(self, request: InboxRequest) -> None:
+        if isinstance(request, SetWeightsRequest):
+            self._run_set_weights(request)
+        elif isinstance(request, SearchRequest):
+            self._run_search(request)
+        elif isinstance(request, DetailRequest):
+            self._run_detail(request)
+        else:
+            self._run_save_recent(request)
 
     def _run_search(self, request: SearchRequest) -> None:
         try:
@@ -253,14 +262,7 @@ class Worker(QObject):
     def drain(self) -> None:
         """Run whatever waits in the inboxes (at most one request of each type), weights first."""
         for request in self._take():
-            if isinstance(request, SetWeightsRequest):
-                self._run_set_weights(request)
-            elif isinstance(request, SearchRequest):
-                self._run_search(request)
-            elif isinstance(request, DetailRequest):
-                self._run_detail(request)
-            else:
-                self._run_save_recent(request)
+            self._run(request)
 
     @Slot(object)
     def open_engine(self, request: OpenRequest) -> None:
@@ -360,18 +362,9 @@ class Worker(QObject):
     def close_engine(self, *, quit_thread: bool = False) -> None:
         # A weight change or a recent-queries save still waiting belongs to the library being
         # closed (the user made it there): carry it out before the engine goes.
-        with self._inbox_lock:
-            pending = [
-                self._inbox.pop(kind)
-                for kind in (SetWeightsRequest, SaveRecentRequest)
-                if kind in self._inbox
-            ]
-        for request in pending:
-            if isinstance(request, SetWeightsRequest):
-                if self._engine is not None:
-                    self._run_set_weights(request)
-            elif isinstance(request, SaveRecentRequest):
-                self._run_save_recent(request)
+        for request in self._take((SetWeightsRequest, SaveRecentRequest)):
+            if self._engine is not None or isinstance(request, SaveRecentRequest):
+                self._run(request)
         self._data_dir = None
         if self._engine is not None:
             try:
@@ -407,7 +400,7 @@ class WorkerHost(QObject):
     shutdown_requested = Signal()
 
     # results, re-emitted on the GUI thread
-    engine_opened = Signal(str)
+    engine_opened = Signal(object)  # data dir
     model_status_changed = Signal(object)
     models_ready = Signal(object)
     status_changed = Signal(object)
@@ -441,7 +434,6 @@ class WorkerHost(QObject):
         self.status: LibraryStatus | None = None
         self.data_dir: str | None = None
         self.last_progress: Progress | None = None
-        self.recent_queries: tuple[str, ...] = ()
         self._closed = False
 
         q = Qt.ConnectionType.QueuedConnection
@@ -479,7 +471,6 @@ class WorkerHost(QObject):
         self.models_loaded = False
         self.model_infos = ()
         self.status = None
-        self.recent_queries = ()
         self.data_dir = data_dir
         self.open_requested.emit(OpenRequest(data_dir, image_model, device))
         self.load_models_requested.emit()
@@ -552,8 +543,7 @@ class WorkerHost(QObject):
 
     def save_recent(self, queries: Iterable[str]) -> None:
         """Keep these recent text queries (newest first) with the open library."""
-        self.recent_queries = tuple(queries)
-        self.worker.post(SaveRecentRequest(self.recent_queries))
+        self.worker.post(SaveRecentRequest(tuple(queries)))
         self.drain_requested.emit()
 
     def refresh_status(self) -> None:
@@ -598,7 +588,7 @@ class WorkerHost(QObject):
         if self.busy != before:
             self.busy_changed.emit(self.busy)
 
-    @Slot(str)
+    @Slot(object)
     def _on_engine_opened(self, data_dir: str) -> None:
         self.engine_opened.emit(data_dir)
 
@@ -649,8 +639,7 @@ class WorkerHost(QObject):
 
     @Slot(object)
     def _on_recent_loaded(self, queries: tuple[str, ...]) -> None:
-        self.recent_queries = tuple(queries)
-        self.recent_loaded.emit(self.recent_queries)
+        self.recent_loaded.emit(tuple(queries))
 
     @Slot(int, object)
     def _on_failed(self, rid: int, info: ErrorInfo) -> None:

@@ -203,17 +203,26 @@ class Catalog:
                 f"the catalog {self.path} was written by a newer mmexplorer (schema {current}, "
                 f"this one knows {VERSION}); upgrade mmexplorer or use another --data-dir"
             )
-        for version in range(current, VERSION):
+        version = current
+        while version < VERSION:
             log.info("migrating catalog %s to schema %d", self.path, version + 1)
-            # executescript commits anything pending first, so the step carries its own BEGIN/COMMIT.
+            # executescript commits anything pending first, so the step carries its own BEGIN/COMMIT;
+            # IMMEDIATE takes the write lock first, so a second process waits for the first.
             try:
                 self._db.executescript(
-                    "BEGIN;" + _MIGRATIONS[version] + f"PRAGMA user_version={version + 1}; COMMIT;"
+                    "BEGIN IMMEDIATE;" + _MIGRATIONS[version] + f"PRAGMA user_version={version + 1}; COMMIT;"
                 )
             except sqlite3.DatabaseError:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
-                raise
+                # Two processes opening a new library at once: the other one migrated it meanwhile
+                # (this step then fails on a column or table that now exists). Go on from there.
+                now = self._db.execute("PRAGMA user_version").fetchone()[0]
+                if now <= version:
+                    raise
+                version = now
+                continue
+            version += 1
 
     def transaction(self) -> _Transaction:
         """`with catalog.transaction():` groups writes into one atomic commit."""
@@ -418,16 +427,6 @@ class Catalog:
     def count_items(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM items").fetchone()[0]
 
-    def count_name_matches(self, fts_query: str) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM lex_names WHERE lex_names MATCH ?", (fts_query,)).fetchone()[0]
-
-    def count_chunk_items(self, fts_query: str) -> int:
-        return self._db.execute(
-            "SELECT COUNT(DISTINCT chunks.item_id) FROM lex_chunks JOIN chunks ON chunks.id = lex_chunks.rowid "
-            "WHERE lex_chunks MATCH ?",
-            (fts_query,),
-        ).fetchone()[0]
-
     # -- reporting --------------------------------------------------------------------------
     def counts(self) -> dict[str, int]:
         """Searchable items per modality (recordings: catalogued)."""
@@ -495,15 +494,13 @@ class _Transaction:
 def _create_private(path: Path) -> None:
     """Make an empty database file readable by the owner only (0600), whatever the umask."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, paths.PRIVATE_FILE_MODE)
+        fd = paths.open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     except FileExistsError:
         paths.private_file(path)
         return
     except OSError:
         return  # let sqlite3.connect report why the catalog cannot be made
     os.close(fd)
-    if os.name == "posix":
-        os.chmod(path, paths.PRIVATE_FILE_MODE)  # the mode given to os.open is cut by the umask
 
 
 def _batches(seq: list, size: int) -> Iterator[list]:

@@ -70,11 +70,10 @@ class Engine:
         self.lock_timeout = 0.0  # seconds a writer waits for another process's run (0: LibraryBusyError at once)
         self.on_lock_wait: Callable[[int | None], None] | None = None
         self.catalog = cat.Catalog(paths.catalog_path(self.data_dir))
-        self.device = device
         self.options = SpaceOptions(paths.index_dir(self.data_dir), device=device, on_status=on_model_status)
         self.spaces = Spaces(self.catalog, self.options, requested={Space.IMAGE: image_model})
         self.searcher = Searcher(
-            self.catalog, self.spaces, cache=RelevanceCache(self.data_dir / "calibration")
+            self.catalog, self.spaces, cache=RelevanceCache(paths.calibration_dir(self.data_dir))
         )
         self.indexer_batch_size = 32
         self._generation = self.catalog.get_meta(_GENERATION_KEY)  # the last write this Engine has seen
@@ -121,10 +120,8 @@ class Engine:
         if self.spaces.rebuilding:
             return  # a background rebuild swaps in what it built; the next write catches up
         for space in self.spaces.values():
-            if space._index is not None:  # forget the in-memory copy (the files stay); reopened on use
+            if space.unload():
                 log.info("another process wrote to the library: reloading the %s index", space.key.value)
-                space._index = None
-                space.calibration.clear()
         self._generation = self.catalog.get_meta(_GENERATION_KEY)
 
     @property

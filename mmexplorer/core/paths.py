@@ -81,6 +81,18 @@ def private_dir(path: str | os.PathLike[str]) -> Path:
     return path
 
 
+def open_private(path: str | os.PathLike[str], flags: int) -> int:
+    """`os.open` a file that is owner-only (0600) whatever the umask, and return its descriptor."""
+    fd = os.open(path, flags, PRIVATE_FILE_MODE)
+    if _POSIX:
+        try:
+            os.chmod(path, PRIVATE_FILE_MODE)  # the mode given to os.open is cut by the umask
+        except BaseException:
+            os.close(fd)
+            raise
+    return fd
+
+
 def private_file(path: str | os.PathLike[str]) -> None:
     """Narrow an existing file to the owner (0600) if it is wider; a missing file is fine."""
     if not _POSIX:

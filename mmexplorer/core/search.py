@@ -247,7 +247,7 @@ class Searcher:
         )
         return " ".join(c.text for c in rows if c.text)
 
-    def _lexical(self, query: str) -> dict[int, tuple[Component, int | None]]:
+    def _lexical(self, query: str, weight: float) -> dict[int, tuple[Component, int | None]]:
         """Exact words of the query in names and texts: item id -> (component, matched chunk id)."""
         words = [w for w in (m.group(0).lower() for m in _WORD.finditer(query)) if w not in STOPWORDS]
         words = list(dict.fromkeys(words))
@@ -255,14 +255,12 @@ class Searcher:
             return {}
         quoted = [f'"{w}"' for w in words]
         all_terms = " AND ".join(quoted)
-        total = max(1, self.catalog.count_items())
         out: dict[int, tuple[Component, int | None]] = {}
 
         def put(item_id: int, via: str, relevance: float, chunk_id: int | None = None) -> None:
             if item_id not in out or out[item_id][0].relevance < relevance:
-                out[item_id] = (Component(LEXICAL, via, 1.0, relevance, 1.0), chunk_id)
+                out[item_id] = (Component(LEXICAL, via, 1.0, relevance, weight), chunk_id)
 
-        roots = sorted((names.searchable_name(r) for r in self.catalog.roots()), key=len, reverse=True)
         try:
             named = self.catalog.match_names(f"{{name folder}} : ({all_terms})", limit=500)
             phrase_chunks = {c for c, _i in self.catalog.match_chunks(f'"{" ".join(words)}"', limit=500)}
@@ -270,6 +268,9 @@ class Searcher:
         except sqlite3.OperationalError as e:  # an FTS syntax corner case must not fail the search
             log.warning("lexical search for %r failed: %s", query, e)
             return {}
+        # The library's size and roots are only read when a match needs them (not on every search).
+        total = max(1, self.catalog.count_items()) if len(named) > 20 or len(chunks) > 10 else 0
+        roots = sorted((names.searchable_name(r) for r in self.catalog.roots()), key=len, reverse=True) if named else []
         flood = len(named) > max(20, 0.3 * total)
         for item_id, stored in named:
             path = names.searchable_name(stored)  # undecodable bytes read as Latin-1, as FTS5 saw them
@@ -322,13 +323,10 @@ class Searcher:
                 if chunk.text is not None:
                     best_chunk[chunk.item_id] = chunk.id
         if lexical:
-            for item_id, (component, chunk_id) in self._lexical(lexical).items():
+            for item_id, (component, chunk_id) in self._lexical(lexical, weights.for_space(LEXICAL)).items():
                 if item_id == exclude:
                     continue
-                w = weights.for_space(LEXICAL)
-                per_item.setdefault(item_id, []).append(
-                    Component(component.space, component.via, component.raw, component.relevance, w)
-                )
+                per_item.setdefault(item_id, []).append(component)
                 if chunk_id is not None and item_id not in best_chunk:
                     best_chunk[item_id] = chunk_id
         rows = catalog.items(per_item)

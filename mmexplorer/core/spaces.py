@@ -283,10 +283,19 @@ class VectorSpace:
         if self._index is not None:
             self._index.save()
 
-    def drop(self, *, forget_items: bool = False) -> None:
-        """Delete the index files; with `forget_items`, the space's chunks too, and re-queue its items."""
+    def unload(self) -> bool:
+        """Forget the in-memory index and search state (the files stay; reopened on use).
+
+        Returns whether an index was open.
+        """
+        was_open = self._index is not None
         self._index = None
         self.calibration.clear()
+        return was_open
+
+    def drop(self, *, forget_items: bool = False) -> None:
+        """Delete the index files; with `forget_items`, the space's chunks too, and re-queue its items."""
+        self.unload()
         directory = self.options.index_dir
         for f in directory.glob(f"{self.key.value}.*") if directory.exists() else ():
             f.unlink()

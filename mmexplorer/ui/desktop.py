@@ -1,4 +1,8 @@
-"""Talking to the desktop: open a file in its default application, show it in the file manager."""
+"""Talking to the desktop: open a file in its default application, show it in the file manager.
+
+Paths arrive raw (a name that is not valid UTF-8 keeps its bytes as surrogates) and leave as
+`names.file_uri` URLs, which name those bytes: QUrl.fromLocalFile would drop them.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +14,19 @@ from pathlib import Path
 from PySide6.QtCore import QProcess, QUrl
 from PySide6.QtGui import QDesktopServices
 
+from mmexplorer.core.names import file_uri
+
 log = logging.getLogger(__name__)
+
+
+def file_url(path: str) -> QUrl:
+    """The file:// QUrl of a raw path, undecodable bytes included (percent-encoded as they are)."""
+    return QUrl.fromEncoded(file_uri(path).encode("ascii"))
 
 
 def open_path(path: str) -> bool:
     """Open a file with the system's default application."""
-    return bool(QDesktopServices.openUrl(QUrl.fromLocalFile(path)))
+    return bool(QDesktopServices.openUrl(file_url(path)))
 
 
 def reveal_path(path: str) -> bool:
@@ -28,7 +39,7 @@ def reveal_path(path: str) -> bool:
     # freedesktop: the FileManager1 D-Bus interface selects the file in Nautilus, Dolphin, Nemo...
     # Run asynchronously (never block the GUI thread) and fall back to opening the folder when no
     # file manager answers.
-    folder_url = QUrl.fromLocalFile(str(p.parent))
+    folder_url = file_url(str(p.parent))
     dbus_send = shutil.which("dbus-send")
     if not dbus_send:
         return bool(QDesktopServices.openUrl(folder_url))
@@ -55,7 +66,7 @@ def reveal_path(path: str) -> bool:
             "--type=method_call",
             "/org/freedesktop/FileManager1",
             "org.freedesktop.FileManager1.ShowItems",
-            f"array:string:{QUrl.fromLocalFile(str(p)).toString()}",
+            f"array:string:{file_uri(p)}",
             "string:",
         ],
     )

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mmexplorer.core.names import display_path
 from mmexplorer.core.types import Component, ItemDetail, Modality, SearchResult
 from mmexplorer.ui import icons, theme
 from mmexplorer.ui.host import ThumbnailSource
@@ -61,6 +62,10 @@ def human_size(n: int) -> str:
             return f"{int(size)} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} bytes"
+
+
+def _format_time(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
 
 
 def _doc_pos(text: str, index: int) -> int:
@@ -259,10 +264,14 @@ class _VerticalScrollArea(QScrollArea):
 
 
 class DetailPane(QFrame):
-    """Everything about one result. Fed by `show_result` at once, then `set_detail` from the worker."""
+    """Everything about one result. Fed by `show_result` at once, then `set_detail` from the worker.
 
-    open_requested = Signal(str)
-    reveal_requested = Signal(str)
+    open_requested and reveal_requested carry the raw path (object, not str: a Qt string would drop
+    the undecodable bytes of a non-UTF-8 name); copy_requested carries the path as shown.
+    """
+
+    open_requested = Signal(object)
+    reveal_requested = Signal(object)
     copy_requested = Signal(str)
     similar_requested = Signal(int)
     close_requested = Signal()
@@ -340,7 +349,9 @@ class DetailPane(QFrame):
         self.copy_button = QToolButton()
         self.copy_button.setIcon(icons.icon("copy"))
         self.copy_button.setToolTip("Copy path (Ctrl+C)")
-        self.copy_button.clicked.connect(lambda: self.result and self.copy_requested.emit(self.result.path))
+        self.copy_button.clicked.connect(
+            lambda: self.result and self.copy_requested.emit(display_path(self.result.path))
+        )
         for b in (self.reveal_button, self.copy_button):
             b.setIconSize(QSize(18, 18))
             b.setAutoRaise(True)
@@ -387,13 +398,14 @@ class DetailPane(QFrame):
         """Fill in what the search result already says; `set_detail` adds the rest."""
         self.result = result
         self.detail = None
-        path = Path(result.path)
+        shown = display_path(result.path)
+        path = Path(shown)
         modality = Modality(result.modality)
         self.title.setText(path.name)
-        self.title.setToolTip(result.path)
+        self.title.setToolTip(shown)
         self.kind.setText(modality_label(modality))
         # zero-width spaces let a long folder path wrap at its separators
-        self._set("Folder", str(path.parent).replace(os.sep, os.sep + "\u200b"), tooltip=result.path)
+        self._set("Folder", str(path.parent).replace(os.sep, os.sep + "\u200b"), tooltip=shown)
         self._set("Size", "")
         self._set("Modified", "")
         self._set("Dimensions", "")
@@ -416,15 +428,14 @@ class DetailPane(QFrame):
             return
         self.detail = detail
         self._set("Size", human_size(detail.size))
-        when = dt.datetime.fromtimestamp(detail.mtime) if detail.mtime else None
-        self._set("Modified", when.strftime("%Y-%m-%d %H:%M") if when else "")
+        self._set("Modified", _format_time(detail.mtime) if detail.mtime else "")
         taken = self.result.taken_at
         if (
             Modality(detail.modality) == Modality.PHOTO
             and taken is not None
             and abs(taken - detail.mtime) > 2
         ):
-            self._set("Taken", dt.datetime.fromtimestamp(taken).strftime("%Y-%m-%d %H:%M"))
+            self._set("Taken", _format_time(taken))
         else:
             self._set("Taken", "")  # no capture time: it would only repeat Modified
         if detail.width and detail.height:

@@ -9,7 +9,9 @@ thread, never on the GUI thread, and nothing is written to disk.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from urllib.parse import unquote_to_bytes
 
 from PySide6.QtCore import (
     QBuffer,
@@ -23,6 +25,7 @@ from PySide6.QtCore import (
     QRunnable,
     Qt,
     QThreadPool,
+    QUrl,
     Signal,
 )
 from PySide6.QtGui import (
@@ -51,8 +54,21 @@ def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in PHOTO_EXTENSIONS
 
 
+def local_path(url: QUrl) -> Path:
+    """The file a file:// URL names, bytes and all (toLocalFile turns a non-UTF-8 byte into U+FFFD)."""
+    if os.name == "nt":  # pragma: no cover - Windows names are text
+        return Path(url.toLocalFile())
+    return Path(os.fsdecode(unquote_to_bytes(url.path(QUrl.ComponentFormattingOption.FullyEncoded))))
+
+
 def local_paths(mime: QMimeData) -> list[Path]:
-    return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+    return [local_path(u) for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+
+
+def has_image_file(mime: QMimeData) -> bool:
+    """The data names a local image file first (a copied or dragged photo)."""
+    paths = local_paths(mime)
+    return bool(paths) and is_image_path(paths[0])
 
 
 def drop_kind(mime: QMimeData) -> str | None:
@@ -154,15 +170,16 @@ class DropTarget(QObject):
     """Drag and drop and paste for a window: says what the user gave, as signals on the GUI thread.
 
     Signals:
-        folders_dropped(list[str]): folders to add to the library.
-        image_file_given(str): an image file to search with (dropped or pasted).
+        folders_dropped(list[str]): folders to add to the library (raw paths).
+        image_file_given(str): an image file to search with, dropped or pasted (raw path: `object`,
+            as a Qt string would drop the undecodable bytes of a non-UTF-8 name).
         image_data_started(): pixels were given; their PNG bytes follow.
         image_data_ready(bytes): PNG bytes of the given pixels.
         image_data_failed(str): the pixels could not be encoded (the reason).
     """
 
     folders_dropped = Signal(list)
-    image_file_given = Signal(str)
+    image_file_given = Signal(object)
     image_data_started = Signal()
     image_data_ready = Signal(bytes)
     image_data_failed = Signal(str)
@@ -173,6 +190,9 @@ class DropTarget(QObject):
         self.overlay = DropOverlay(overlay_parent)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
+        # What the drag in progress would do, decided once at DragEnter: a DragMove comes with
+        # every mouse move, and deciding again would stat the dragged files each time.
+        self._drag_kind: str | None = None
         self._signals = _EncodeSignals(self)
         q = Qt.ConnectionType.QueuedConnection
         self._signals.encoded.connect(self.image_data_ready, q)
@@ -188,10 +208,11 @@ class DropTarget(QObject):
             self._drag_enter(event)
             return True
         if t == QEvent.Type.DragMove and isinstance(event, QDragMoveEvent):
-            if drop_kind(event.mimeData()) is not None:
+            if self._drag_kind is not None:
                 event.acceptProposedAction()
             return True
         if t == QEvent.Type.DragLeave:
+            self._drag_kind = None
             self.overlay.hide()
             return True
         if t == QEvent.Type.Drop and isinstance(event, QDropEvent):
@@ -200,7 +221,7 @@ class DropTarget(QObject):
         return False
 
     def _drag_enter(self, event: QDragEnterEvent) -> None:
-        kind = drop_kind(event.mimeData())
+        kind = self._drag_kind = drop_kind(event.mimeData())
         if kind is None:
             event.ignore()
             return
@@ -211,6 +232,7 @@ class DropTarget(QObject):
 
     def _drop(self, event: QDropEvent) -> None:
         self.overlay.hide()
+        self._drag_kind = None
         mime = event.mimeData()
         kind = drop_kind(mime)
         if kind is None:

@@ -17,6 +17,8 @@ Host:
     failed(int request_id or 0, ErrorInfo), busy_changed(bool).
 ThumbnailSource:
     ready(str path, int side, QImage), failed(str path, int side, str reason).
+Paths in signals are raw (a non-UTF-8 name keeps its bytes as surrogates), so they are declared
+`object`, never `str` (a Qt string drops those bytes); widgets show them through display_path.
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mmexplorer.core.names import display_path
 from mmexplorer.core.types import IndexReport, LibraryStatus, Progress, SkippedFile
 from mmexplorer.ui import icons
 
@@ -168,11 +168,18 @@ class SkippedDelegate(QStyledItemDelegate):
 
 
 class LibraryPanel(QFrame):
+    """Folders, counts, progress and skipped files.
+
+    Rows show paths through `display_path`; the raw paths (a non-UTF-8 name keeps its bytes) stay
+    in Python lists beside the rows, since a Qt string in an item's data would drop those bytes.
+    remove_requested and reveal_requested carry a raw path (object, for the same reason).
+    """
+
     add_requested = Signal()
-    remove_requested = Signal(str)
+    remove_requested = Signal(object)
     reindex_requested = Signal()
     cancel_requested = Signal()
-    reveal_requested = Signal(str)
+    reveal_requested = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -180,6 +187,8 @@ class LibraryPanel(QFrame):
         # No fixed minimum width: the layout's own minimum keeps the folder buttons and the count
         # tiles whole (a fixed 230 px elided them to "Re...ve" and "Re...ex").
         self.status: LibraryStatus | None = None
+        self._roots: list[str] = []  # raw paths, one per folder row
+        self._skipped: list[str] = []  # raw paths, one per skipped row
 
         # folders
         self.folders = QListWidget()
@@ -270,7 +279,7 @@ class LibraryPanel(QFrame):
         self.skipped.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.skipped.setToolTip("Double-click to show the file in its folder")
         self.skipped.itemDoubleClicked.connect(
-            lambda item: self.reveal_requested.emit(item.data(Qt.ItemDataRole.UserRole))
+            lambda item: self.reveal_requested.emit(self._skipped[self.skipped.row(item)])
         )
         self.skipped_empty = QLabel("No problems: every file could be read.")
         self.skipped_empty.setObjectName("Muted")
@@ -303,11 +312,12 @@ class LibraryPanel(QFrame):
         self.status = status
         selected = self.selected_folder()
         self.folders.clear()
-        for root in status.roots:
-            name = Path(root).name or root
-            item = QListWidgetItem(icons.icon("folder"), name)
-            item.setToolTip(root)
-            item.setData(Qt.ItemDataRole.UserRole, root)
+        self._roots = list(status.roots)
+        for root in self._roots:
+            shown = display_path(root)
+            item = QListWidgetItem(icons.icon("folder"), Path(shown).name or shown)
+            item.setToolTip(shown)
+            item.setData(Qt.ItemDataRole.UserRole, root)  # as a Qt string: lossy, the panel reads _roots
             self.folders.addItem(item)
             if root == selected:
                 item.setSelected(True)
@@ -329,10 +339,12 @@ class LibraryPanel(QFrame):
 
     def set_skipped(self, skipped: tuple[SkippedFile, ...] | list[SkippedFile]) -> None:
         self.skipped.clear()
+        self._skipped = [s.path for s in skipped]
         for s in skipped:
-            item = QListWidgetItem(os.path.basename(s.path))
-            item.setToolTip(f"{s.path}\n{s.reason}")
-            item.setData(Qt.ItemDataRole.UserRole, s.path)
+            shown = display_path(s.path)
+            item = QListWidgetItem(Path(shown).name)
+            item.setToolTip(f"{shown}\n{s.reason}")
+            item.setData(Qt.ItemDataRole.UserRole, s.path)  # as a Qt string: lossy, the panel reads _skipped
             item.setData(REASON_ROLE, s.reason)
             self.skipped.addItem(item)
         n = len(skipped)
@@ -362,10 +374,11 @@ class LibraryPanel(QFrame):
         self.progress_title.setText("Looking for files…" if p.phase == "scanning" else "Indexing…")
         self.progress_text.setText(describe_progress(p))
         if p.current:
+            shown = display_path(p.current)
             fm = self.current_file.fontMetrics()
-            name = fm.elidedText(p.current, Qt.TextElideMode.ElideMiddle, max(60, self.current_file.width()))
+            name = fm.elidedText(shown, Qt.TextElideMode.ElideMiddle, max(60, self.current_file.width()))
             self.current_file.setText(name)
-            self.current_file.setToolTip(p.current)
+            self.current_file.setToolTip(shown)
 
     def index_finished(self, report: IndexReport) -> None:
         if self.progress.maximum() > 0 and not report.cancelled:
@@ -390,16 +403,13 @@ class LibraryPanel(QFrame):
         self._fit_skipped()  # row heights depend on the width (reasons wrap)
 
     def skipped_entries(self) -> list[tuple[str, str]]:
-        """(path, reason) of each file in the skipped list, as shown."""
-        out = []
-        for i in range(self.skipped.count()):
-            item = self.skipped.item(i)
-            out.append((item.data(Qt.ItemDataRole.UserRole), item.data(REASON_ROLE)))
-        return out
+        """(raw path, reason) of each file in the skipped list, in its order."""
+        return [(path, self.skipped.item(i).data(REASON_ROLE)) for i, path in enumerate(self._skipped)]
 
     def selected_folder(self) -> str | None:
         items = self.folders.selectedItems()
-        return items[0].data(Qt.ItemDataRole.UserRole) if items else None
+        row = self.folders.row(items[0]) if items else -1
+        return self._roots[row] if 0 <= row < len(self._roots) else None
 
     # --- internals -----------------------------------------------------------------------------
 

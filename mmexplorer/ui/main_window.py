@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mmexplorer.core.names import display_path
 from mmexplorer.core.types import (
     ErrorInfo,
     IndexReport,
@@ -55,7 +56,7 @@ from mmexplorer.ui.host import Host, ThumbnailSource
 from mmexplorer.ui.library import LibraryPanel
 from mmexplorer.ui.notices import ERROR, INFO, WARNING, NoticeArea, show_exception_dialog
 from mmexplorer.ui.pages import Situation, StatePage, choose_page, error_details, recordings_searchable
-from mmexplorer.ui.results import PixmapCache, ResultRole, ResultsModel, ResultsView
+from mmexplorer.ui.results import PixmapCache, ResultRole, ResultsModel, ResultsView, display_name
 from mmexplorer.ui.search_bar import SearchBar
 from mmexplorer.ui.search_options import SearchOptionsPanel
 from mmexplorer.ui.search_session import SearchSession, ShownQuery, expand_recent
@@ -343,7 +344,9 @@ class MainWindow(QMainWindow):
 
     def remove_folder(self, folder: str) -> None:
         self.host.remove_root(folder)
-        self.status.show_message(f"Removed {folder} from the library (the folder itself is untouched)")
+        self.status.show_message(
+            f"Removed {display_path(folder)} from the library (the folder itself is untouched)"
+        )
 
     def reindex(self) -> None:
         if self.host.status is not None and self.host.status.roots:
@@ -372,8 +375,8 @@ class MainWindow(QMainWindow):
 
     def search_by_image(self, path: str) -> None:
         """Query by example: an image file (dropped, pasted or chosen)."""
-        name = Path(path).name
-        self.search_bar.show_example(f"Like {name}", path)
+        name = display_name(path)
+        self.search_bar.show_example(f"Like {name}", display_path(path))
         self.session.search_image(str(path), name)
 
     def search_by_image_data(self, data: bytes, label: str = "Pasted image") -> None:
@@ -382,8 +385,8 @@ class MainWindow(QMainWindow):
         self.session.search_image_data(data, label)
 
     def find_similar(self, result: SearchResult) -> None:
-        name = Path(result.path).name
-        self.search_bar.show_example(f"Similar to {name}", result.path)
+        name = display_name(result.path)
+        self.search_bar.show_example(f"Similar to {name}", display_path(result.path))
         self.session.similar(result.item_id, name)
 
     def load_more(self) -> None:
@@ -514,7 +517,7 @@ class MainWindow(QMainWindow):
 
     def open_result(self, result: SearchResult | None) -> None:
         if result is not None and not self.opener(result.path):
-            self.notices.post(WARNING, f"No application could open {Path(result.path).name}")
+            self.notices.post(WARNING, f"No application could open {display_name(result.path)}")
 
     def open_selected(self) -> None:
         self.open_result(self.selected_result())
@@ -538,7 +541,7 @@ class MainWindow(QMainWindow):
     def copy_path(self) -> None:
         r = self.selected_result()
         if r is not None:
-            self._copy_text(r.path)
+            self._copy_text(display_path(r.path))
 
     def _copy_text(self, text: str) -> None:
         QGuiApplication.clipboard().setText(text)

@@ -30,7 +30,6 @@ from PySide6.QtCore import (
     QRectF,
     QSize,
     Qt,
-    QUrl,
     Signal,
 )
 from PySide6.QtGui import (
@@ -51,8 +50,9 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
+from mmexplorer.core.names import display_path
 from mmexplorer.core.types import Component, Modality, SearchResult
-from mmexplorer.ui import icons, theme
+from mmexplorer.ui import desktop, icons, theme
 from mmexplorer.ui.host import ThumbnailSource
 
 THUMB_SIDE = 256  # pixels of the cached thumbnail; cards show it cover-cropped
@@ -125,6 +125,11 @@ def describe_component(c: Component) -> str:
 def describe_matches(result: SearchResult) -> str:
     """One line per way the item matched, for tooltips."""
     return "\n".join(describe_component(c) for c in result.components)
+
+
+def display_name(path: str) -> str:
+    """A file's name as a person reads it (undecodable bytes as U+FFFD); never use it to open the file."""
+    return Path(display_path(path)).name
 
 
 def strength_label(result: SearchResult) -> str:
@@ -353,10 +358,10 @@ class ResultsModel(QAbstractListModel):
         if r is None:
             return None
         if role == Qt.ItemDataRole.DisplayRole:
-            return Path(r.path).name
+            return display_name(r.path)
         if role == Qt.ItemDataRole.ToolTipRole:
             head = f"{modality_label(modality_of(r))} · relevance {format_relevance(r.relevance)} ({strength_label(r)})"
-            lines = [r.path, head]
+            lines = [display_path(r.path), head]
             if r.taken_at is not None:
                 lines.append(format_date(r.taken_at))
             why = describe_matches(r)
@@ -365,7 +370,7 @@ class ResultsModel(QAbstractListModel):
             return "\n".join(lines)
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return (
-                f"{modality_label(modality_of(r))} {Path(r.path).name}, "
+                f"{modality_label(modality_of(r))} {display_name(r.path)}, "
                 f"relevance {format_relevance(r.relevance)}, {strength_label(r)}"
             )
         if role == FoldRole:
@@ -385,9 +390,9 @@ class ResultsModel(QAbstractListModel):
 
     def mimeData(self, indexes: list[QModelIndex]) -> QMimeData:
         mime = QMimeData()
-        urls = [QUrl.fromLocalFile(r.path) for i in indexes if (r := self.result(i.row())) is not None]
-        mime.setUrls(urls)
-        mime.setText("\n".join(u.toLocalFile() for u in urls))
+        paths = [r.path for i in indexes if (r := self.result(i.row())) is not None]
+        mime.setUrls([desktop.file_url(p) for p in paths])  # the real bytes, for the receiving app
+        mime.setText("\n".join(display_path(p) for p in paths))
         return mime
 
     # --- thumbnails ----------------------------------------------------------------------------
@@ -524,7 +529,7 @@ class ResultDelegate(QStyledItemDelegate):
         fm = QFontMetrics(font)
         name_left = text_rect.left() + 20
         name_w = text_rect.right() - name_left
-        name = fm.elidedText(Path(result.path).name, Qt.TextElideMode.ElideMiddle, int(name_w))
+        name = fm.elidedText(display_name(result.path), Qt.TextElideMode.ElideMiddle, int(name_w))
         painter.setPen(text_color)
         painter.drawText(
             QRectF(name_left, text_rect.top(), name_w, fm.height()),
@@ -619,21 +624,8 @@ class ResultDelegate(QStyledItemDelegate):
         y = card.center().y() - block_h / 2
         painter.drawPixmap(QPoint(round(card.center().x() - side / 2), round(y)), icon_px)
         y += side + 10
-        painter.setFont(font)
-        painter.setPen(link)
-        for line in title_lines:
-            painter.drawText(
-                QRectF(card.left() + 12, y, inner_w, fm.height()), Qt.AlignmentFlag.AlignHCenter, line
-            )
-            y += fm.lineSpacing()
-        y += 4
-        painter.setFont(small)
-        painter.setPen(muted)
-        for line in sub_lines:
-            painter.drawText(
-                QRectF(card.left() + 12, y, inner_w, sfm.height()), Qt.AlignmentFlag.AlignHCenter, line
-            )
-            y += sfm.lineSpacing()
+        y = _draw_centred_lines(painter, title_lines, font, link, card.left() + 12, y, inner_w)
+        _draw_centred_lines(painter, sub_lines, small, muted, card.left() + 12, y + 4, inner_w)
         painter.restore()
 
     # --- previews ------------------------------------------------------------------------------
@@ -721,6 +713,19 @@ class ResultDelegate(QStyledItemDelegate):
                 0.12 + 0.45 * abs(((i * 7919) % 13) / 13.0 - 0.5) * 2 * (1 - abs(i - bars / 2) / bars)
             )
             painter.drawRoundedRect(QRectF(x0 + i * gap, cy - h / 2, gap * 0.55, h), 1.5, 1.5)
+
+
+def _draw_centred_lines(
+    painter: QPainter, lines: list[str], font: QFont, color: QColor, left: float, y: float, width: float
+) -> float:
+    """Draw lines centred in [left, left + width] from `y` down; returns the y below the last one."""
+    fm = QFontMetrics(font)
+    painter.setFont(font)
+    painter.setPen(color)
+    for line in lines:
+        painter.drawText(QRectF(left, y, width, fm.height()), Qt.AlignmentFlag.AlignHCenter, line)
+        y += fm.lineSpacing()
+    return y
 
 
 def _wrap(text: str, fm: QFontMetrics, width: float, max_lines: int) -> list[str]:

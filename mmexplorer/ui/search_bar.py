@@ -3,10 +3,9 @@ the sort toggle (best match or newest first) and the buttons for search options 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QMimeData, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -20,8 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mmexplorer.core.media.kinds import PHOTO_EXTENSIONS
 from mmexplorer.ui import icons
+from mmexplorer.ui.drop import has_image_file
 
 DEBOUNCE_MS = 280
 
@@ -44,13 +43,17 @@ SORTS: tuple[tuple[str, str, str, str], ...] = (
 RECORDINGS_NOT_SEARCHABLE = "Recordings are catalogued, not searchable yet"
 
 
-def _has_image_file(mime: QMimeData) -> bool:
-    urls = mime.urls() if mime.hasUrls() else []
-    return (
-        bool(urls)
-        and urls[0].isLocalFile()
-        and Path(urls[0].toLocalFile()).suffix.lower() in PHOTO_EXTENSIONS
-    )
+def _toggle_button(label: str, icon_name: str, object_name: str) -> QToolButton:
+    """A checkable text-and-icon button of the filter row (a modality filter, a sort segment)."""
+    b = QToolButton()
+    b.setObjectName(object_name)
+    b.setText(label)
+    b.setIcon(icons.icon(icon_name))
+    b.setIconSize(QSize(14, 14))
+    b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    b.setCheckable(True)
+    b.setCursor(Qt.CursorShape.PointingHandCursor)
+    return b
 
 
 class SearchField(QLineEdit):
@@ -63,7 +66,7 @@ class SearchField(QLineEdit):
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.matches(QKeySequence.StandardKey.Paste):
             mime = QGuiApplication.clipboard().mimeData()
-            if mime is not None and ((mime.hasImage() and not mime.hasText()) or _has_image_file(mime)):
+            if mime is not None and ((mime.hasImage() and not mime.hasText()) or has_image_file(mime)):
                 # An image on the clipboard is a query by example, not text to paste.
                 self.image_pasted.emit()
                 event.accept()
@@ -159,14 +162,7 @@ class SearchBar(QWidget):
         filters.setSpacing(6)
         self.modality_buttons: dict[str | None, QToolButton] = {}
         for value, label, icon_name in MODALITIES:
-            b = QToolButton()
-            b.setObjectName("ModalityButton")
-            b.setText(label)
-            b.setIcon(icons.icon(icon_name))
-            b.setIconSize(QSize(14, 14))
-            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-            b.setCheckable(True)
-            b.setCursor(Qt.CursorShape.PointingHandCursor)
+            b = _toggle_button(label, icon_name, "ModalityButton")
             b.setToolTip(f"Show {label.lower()}" if value else "Show every kind of item")
             self._group.addButton(b)
             self.modality_buttons[value] = b
@@ -186,14 +182,7 @@ class SearchBar(QWidget):
         sort_box = QHBoxLayout()
         sort_box.setSpacing(0)
         for i, (key, label, icon_name, tip) in enumerate(SORTS):
-            b = QToolButton()
-            b.setObjectName("SortLeft" if i == 0 else "SortRight")
-            b.setText(label)
-            b.setIcon(icons.icon(icon_name))
-            b.setIconSize(QSize(14, 14))
-            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-            b.setCheckable(True)
-            b.setCursor(Qt.CursorShape.PointingHandCursor)
+            b = _toggle_button(label, icon_name, "SortLeft" if i == 0 else "SortRight")
             b.setToolTip(tip)
             b.setAccessibleName(f"Sort by {label.lower()}")
             self._sort_group.addButton(b)

@@ -35,7 +35,7 @@ STEPS = 20  # slider positions: 0.05 apart
 #: (space, label, what it covers, icon)
 ROWS: tuple[tuple[str, str, str, str], ...] = (
     ("image", "Photos", "What a photo shows, from its pixels", "photo"),
-    ("text", "Text", "Notes and photo captions, by meaning", "note"),
+    ("text", "Text", "What notes say, by meaning", "note"),
     ("lexical", "Exact words && names", "Words as typed, file and folder names", "search"),
     ("sound", "Sound", "What a recording sounds like", "recording"),
 )

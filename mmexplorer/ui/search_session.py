@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from mmexplorer.core.types import ErrorInfo, ImageQuery, ItemQuery, Query, SearchResult, TextQuery
+from mmexplorer.settings import RECENT_KEPT  # how many a library keeps; the hint page shows a few
 from mmexplorer.ui.host import Host
 
-#: How many recent text queries are kept (the hint page shows the first few).
-RECENT_KEPT = 10
 #: Recent queries are written this long after the last change (typing debounces into several).
 RECENT_SAVE_DELAY_MS = 1500
 

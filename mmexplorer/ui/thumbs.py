@@ -2,7 +2,9 @@
 
 Stateless work, so it does not queue behind the engine on the worker thread: each job calls
 core.thumbnails (pure PIL, cached in the data dir) and reads the cached JPEG into a QImage, which is
-safe to build off the GUI thread (a QPixmap is not; the GUI thread makes those).
+safe to build off the GUI thread (a QPixmap is not; the GUI thread makes those). Paths travel as
+`object` in the signals: a Qt string would drop the undecodable bytes of a non-UTF-8 name, and
+the answer would no longer match its request.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from PySide6.QtGui import QImage
 
 
 class _ThumbSignals(QObject):
-    done = Signal(str, int, object)  # path, side, QImage
-    failed = Signal(str, int, str)  # path, side, reason
+    done = Signal(object, int, object)  # path, side, QImage
+    failed = Signal(object, int, str)  # path, side, reason
 
 
 class _ThumbJob(QRunnable):
@@ -51,8 +53,8 @@ class ThumbnailLoader(QObject):
     the `mmexplorer.ui.host.ThumbnailSource` protocol.
     """
 
-    ready = Signal(str, int, object)  # path, side, QImage
-    failed = Signal(str, int, str)  # path, side, reason
+    ready = Signal(object, int, object)  # raw path, side, QImage
+    failed = Signal(object, int, str)  # raw path, side, reason
 
     def __init__(self, cache_dir: Path | None = None, *, threads: int = 2, parent: QObject | None = None):
         super().__init__(parent)
@@ -89,12 +91,12 @@ class ThumbnailLoader(QObject):
     def wait_idle(self, timeout_ms: int = 10_000) -> bool:
         return bool(self._pool.waitForDone(timeout_ms))
 
-    @Slot(str, int, object)
+    @Slot(object, int, object)
     def _on_done(self, path: str, side: int, image: QImage) -> None:
         self._pending.discard((path, side))
         self.ready.emit(path, side, image)
 
-    @Slot(str, int, str)
+    @Slot(object, int, str)
     def _on_failed(self, path: str, side: int, reason: str) -> None:
         self._pending.discard((path, side))
         self.failed.emit(path, side, reason)
