@@ -12,7 +12,7 @@ VENV=${VENV:-.venv}
 # Xvfb + xauth to run the window headless; espeak-ng/sox for spoken test queries.
 APT_PACKAGES="libportaudio2 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0
   libxcb-render-util0 libxcb-xinerama0 libxcb-xkb1 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1
-  libdbus-1-3 xvfb xauth"
+  libdbus-1-3 xvfb xauth espeak-ng sox libsox-fmt-mp3"
 if command -v apt-get >/dev/null 2>&1; then
   missing=""
   for p in $APT_PACKAGES; do
