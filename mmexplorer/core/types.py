@@ -252,3 +252,77 @@ class ItemDetail:
     height: int | None = None
     error: str | None = None
     text: str | None = None
+    caption: str | None = None  # a photo's generated caption (issue 10)
+    duration_s: float | None = None  # a recording's length
+    transcript: Transcript | None = None  # a recording's transcript (issue 9)
+
+
+# -- recordings: transcripts (issue 9) -------------------------------------------------------------
+@dataclass(frozen=True)
+class Transcript:
+    """What was said in a recording: Whisper segments in order, and the language detected."""
+
+    segments: tuple[Segment, ...] = ()
+    language: str | None = None
+    model: str = ""  # the speech model that made it
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text or "" for s in self.segments).strip()
+
+
+# -- explanations: why two things matched (issue 10) -----------------------------------------------
+@dataclass(frozen=True)
+class Heatmap:
+    """Where in a photo a match is: `rows` x `cols` non-negative weights summing to 1.
+
+    Row 0 is the top; the grid covers the whole photo as displayed (EXIF orientation applied).
+    """
+
+    rows: int
+    cols: int
+    grid: tuple[tuple[float, ...], ...]
+
+    def as_lists(self) -> list[list[float]]:
+        return [list(r) for r in self.grid]
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stretch of a note's text (`text == full_text[start:end]`) and how much it carries the match."""
+
+    start: int
+    end: int
+    text: str
+    weight: float
+
+
+@dataclass(frozen=True)
+class TimedWeight:
+    """A stretch of a recording (a transcript segment or a sound window) and its share of the match."""
+
+    start_s: float
+    end_s: float
+    text: str | None
+    weight: float
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why item (or query) A matched item B: the fused relevance, its components, and where.
+
+    heatmap: for a photo B; heatmap_a: for a photo A. spans: for a note B (the matched chunk's words).
+    segments: for a recording B. shared_concepts: vocabulary words both sides are closest to.
+    """
+
+    relevance: float
+    components: tuple[Component, ...] = ()
+    heatmap: Heatmap | None = None
+    heatmap_a: Heatmap | None = None
+    spans: tuple[Span, ...] = ()
+    segments: tuple[TimedWeight, ...] = ()
+    shared_concepts: tuple[str, ...] = ()
+    a_path: str | None = None  # None: A is a query text
+    a_text: str | None = None
+    b_path: str = ""
+    b_modality: Modality | None = None
