@@ -111,10 +111,12 @@ def create_window(
 
     def reopen(new: settings_mod.Settings) -> None:
         target = resolve_data_dir(None, new)
+        os.environ["MMEXPLORER_BACKEND"] = new.backend  # read by core.models when the worker loads a model
         host.open(str(target), image_model=model or new.image_model, device=new.device)
 
     window.reopen_requested.connect(reopen)
     if open_library:
+        os.environ.setdefault("MMEXPLORER_BACKEND", settings.backend)  # an explicit environment wins
         host.open(str(data_dir), image_model=model or settings.image_model, device=settings.device)
     return window
 

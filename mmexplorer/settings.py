@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 3
 DEVICES = ("auto", "cpu", "cuda", "mps")
+#: Inference backends (core.models.onnx_backend): auto measures torch against ONNX Runtime once per model.
+BACKENDS = ("auto", "torch", "onnx")
 THEMES = ("system", "light", "dark")
 #: How the strong matches of a search are ordered: best match first, or newest (taken) first.
 SORTS = ("relevance", "date")
@@ -41,6 +43,7 @@ class Settings:
     results_per_page: how many results one search asks for ("More results" asks for another page).
     theme: "system" follows the desktop's light/dark scheme.
     sort: how strong matches are ordered: "relevance" (best first) or "date" (newest first).
+    backend: "auto" (the faster of torch and ONNX Runtime, measured once per model), "torch" or "onnx".
     """
 
     schema_version: int = SCHEMA_VERSION
@@ -50,6 +53,7 @@ class Settings:
     results_per_page: int = 60
     theme: str = "system"
     sort: str = "relevance"
+    backend: str = "auto"
 
     def validated(self) -> Settings:
         """A copy with out-of-range values replaced by defaults, so a hand-edited file cannot break the app."""
@@ -61,6 +65,8 @@ class Settings:
             changes["theme"] = defaults.theme
         if self.sort not in SORTS:
             changes["sort"] = defaults.sort
+        if self.backend not in BACKENDS:
+            changes["backend"] = defaults.backend
         if not isinstance(self.results_per_page, int) or not 1 <= self.results_per_page <= 1000:
             changes["results_per_page"] = defaults.results_per_page
         if self.image_model is not None and not str(self.image_model).strip():

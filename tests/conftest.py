@@ -13,6 +13,13 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The suite runs the torch reference backend unless a test asks for ONNX Runtime
+# (tests/core/test_onnx_backend.py); exports made by tests are cached with the test models.
+os.environ.setdefault("MMEXPLORER_BACKEND", "torch")
+os.environ.setdefault(
+    "MMEXPLORER_ONNX_CACHE",
+    str(Path(os.environ.get("MMEXPLORER_TEST_CACHE") or Path.home() / ".cache" / "mmexplorer-tests") / "onnx"),
+)
 
 
 @pytest.fixture(autouse=True)

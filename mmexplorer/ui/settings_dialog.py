@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -19,7 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mmexplorer.settings import DEVICES, Settings
+from mmexplorer.core.types import CaptionStatus
+from mmexplorer.settings import BACKENDS, DEVICES, Settings
 
 DEFAULT_MODEL_LABEL = "Default (ViT-B-32, LAION-2B)"
 MODEL_PRESETS = (
@@ -34,11 +36,21 @@ DEVICE_LABELS = {
     "mps": "Apple GPU (MPS)",
 }
 THEME_LABELS = {"system": "Follow the system", "light": "Light", "dark": "Dark"}
+BACKEND_LABELS = {
+    "auto": "Automatic (the faster one, measured here once)",
+    "torch": "PyTorch",
+    "onnx": "ONNX Runtime",
+}
 
 
 class SettingsDialog(QDialog):
     def __init__(
-        self, settings: Settings, *, current_data_dir: str = "", parent: QWidget | None = None
+        self,
+        settings: Settings,
+        *,
+        current_data_dir: str = "",
+        captions: CaptionStatus | None = None,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
@@ -65,6 +77,15 @@ class SettingsDialog(QDialog):
             self.device.addItem(DEVICE_LABELS[d], d)
         self.device.setCurrentIndex(max(0, self.device.findData(settings.device)))
 
+        self.backend = QComboBox()
+        for b in BACKENDS:
+            self.backend.addItem(BACKEND_LABELS[b], b)
+        self.backend.setCurrentIndex(max(0, self.backend.findData(settings.backend)))
+        self.backend.setToolTip(
+            "How the models run. ONNX Runtime is usually faster on a CPU; the first use of a model\n"
+            "exports it once (a minute or so) into the app's cache."
+        )
+
         self.data_dir = QLineEdit(settings.data_dir or "")
         self.data_dir.setPlaceholderText(current_data_dir or "Default location")
         browse_data = QPushButton("Browse…")
@@ -83,10 +104,25 @@ class SettingsDialog(QDialog):
             self.theme.addItem(label, key)
         self.theme.setCurrentIndex(max(0, self.theme.findData(settings.theme)))
 
+        # Photo captions belong to the open library (its catalog), not to the app's settings.
+        self._captions = captions
+        self.captions = QCheckBox("Describe photos with generated captions")
+        self.captions_info = QLabel(caption_summary(captions))
+        self.captions_info.setObjectName("Muted")
+        self.captions_info.setWordWrap(True)
+        self.captions.setChecked(bool(captions and captions.enabled))
+        self.captions.setEnabled(captions is not None)
+        caption_box = QVBoxLayout()
+        caption_box.setSpacing(2)
+        caption_box.addWidget(self.captions)
+        caption_box.addWidget(self.captions_info)
+
         form = QFormLayout()
         form.setSpacing(10)
         form.addRow("Image model", model_row)
+        form.addRow("Captions", caption_box)
         form.addRow("Device", self.device)
+        form.addRow("Inference", self.backend)
         form.addRow("Library data", data_row)
         form.addRow("Results per page", self.per_page)
         form.addRow("Appearance", self.theme)
@@ -133,12 +169,36 @@ class SettingsDialog(QDialog):
         if folder:
             self.data_dir.setText(folder)
 
+    def captions_enabled(self) -> bool | None:
+        """Captioning on or off as chosen here; None when no library is open or nothing changed."""
+        if self._captions is None or self.captions.isChecked() == self._captions.enabled:
+            return None
+        return self.captions.isChecked()
+
     def result_settings(self) -> Settings:
         return replace(
             self._settings,
             image_model=self.model_spec(),
             device=self.device.currentData(),
+            backend=self.backend.currentData(),
             data_dir=self.data_dir.text().strip() or None,
             results_per_page=self.per_page.value(),
             theme=self.theme.currentData(),
         ).validated()
+
+
+def caption_summary(captions: CaptionStatus | None) -> str:
+    """What turning captions on costs and where they stand, e.g. for the Settings dialog."""
+    if captions is None:
+        return "Open a library to choose whether its photos get captions."
+    parts = [f"Captioner: {captions.model}"]
+    if captions.approx_mb:
+        parts.append(f"about {captions.approx_mb:,} MB to download once")
+    if captions.s_per_photo:
+        parts.append(f"about {captions.s_per_photo:.1f} s per photo on this computer")
+    text = ", ".join(parts) + "."
+    if captions.total:
+        text += f" {captions.captioned:,} of {captions.total:,} photos captioned."
+    if captions.reason and captions.remaining:
+        text += f" Not captioned now: {captions.reason.split(':', 1)[-1].strip()[:160]}"
+    return text + " Captions run after indexing and let a description find a photo."

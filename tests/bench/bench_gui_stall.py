@@ -5,6 +5,13 @@ minus the interval, is the longest time the window could not have answered input
 wiring (app.create_window: worker thread, Engine, thumbnail pool) on generated photos.
 
     QT_QPA_PLATFORM=offscreen python tests/bench/bench_gui_stall.py [--photos 300] [--model tiny-random]
+    python tests/bench/bench_gui_stall.py --model vit --photos 900 --backends torch,onnx [--profile]
+
+`--model vit` indexes with ViT-B-32 (random weights, the default architecture), so indexing lasts
+long enough (30 s and more) for the worker to compete with the window for the interpreter;
+`--backends torch,onnx` runs one process per backend and prints both side by side; `--profile`
+prints pyinstrument's view of the GUI thread during indexing to stderr (where a stall comes from).
+The load average is printed beside the figures: on a busy machine stalls grow for reasons of its own.
 
 Prints one JSON object with `max_stall_ms` (the worst of both phases) and per-phase details.
 A benchmark, not a test: the number depends on the machine and its load.
@@ -81,13 +88,37 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=640, help="pixel side of the generated photos")
     ap.add_argument("--model", default="tiny-random")
     ap.add_argument("--interval-ms", type=int, default=5)
+    ap.add_argument("--backend", default="auto", choices=("auto", "torch", "onnx"))
+    ap.add_argument("--backends", help="comma-separated: one run (process) per backend, printed together")
+    ap.add_argument("--profile", action="store_true", help="pyinstrument on the GUI thread while indexing")
     args = ap.parse_args(argv)
+    if args.backends:
+        import subprocess
+
+        rows = {}
+        for backend in args.backends.split(","):
+            rest = [a for a in (argv if argv is not None else sys.argv[1:])]
+            i = rest.index("--backends")
+            rest = rest[:i] + rest[i + 2 :]
+            run = subprocess.run([sys.executable, __file__, *rest, "--backend", backend],
+                                 capture_output=True, text=True, check=False)
+            sys.stderr.write(run.stderr)
+            rows[backend] = json.loads(run.stdout.strip().splitlines()[-1]) if run.returncode == 0 else {"error": run.stderr[-500:]}
+        print(json.dumps(rows))
+        return 0
+    os.environ["MMEXPLORER_BACKEND"] = args.backend
+    os.environ.setdefault("MMEXPLORER_ONNX_CACHE", str(Path.home() / ".cache" / "mmexplorer-bench" / "onnx"))
 
     from mmexplorer.app import create_window, ensure_qapplication
     from mmexplorer.devtools.synth import make_photo_library
     from mmexplorer.settings import Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="mmx-stall-"))
+    if args.model == "vit":
+        from tests.bench.bench_indexing import write_random_model
+
+        # the same random weights every run (seeded): its ONNX export is made once and reused
+        args.model = str(write_random_model(Path.home() / ".cache" / "mmexplorer-bench" / "vit-b-32-random"))
     data_dir = tmp / "data"
     os.environ["MMEXPLORER_DATA_DIR"] = str(data_dir)
     library = tmp / "photos"
@@ -109,12 +140,24 @@ def main(argv: list[str] | None = None) -> int:
     # phase 1: index the photos
     reports: list = []
     window.host.index_finished.connect(reports.append)
+    load_before = os.getloadavg()[0]
+    profiler = None
+    if args.profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.001)
+        profiler.start()
     beat.start()
     t = time.perf_counter()
     window.add_folders([str(library)])
     wait_until(app, lambda: bool(reports), 1800)
     index_s = time.perf_counter() - t
     indexing = beat.stop()
+    if profiler is not None:
+        profiler.stop()
+        sys.stderr.write(profiler.output_text(unicode=False, color=False, show_all=False)[:6000])
+    info = window.host.model_info() if hasattr(window.host, "model_info") else None
+    indexing["loadavg_before"] = round(load_before, 2)
     indexing.update(seconds=round(index_s, 2), files_per_s=round(args.photos / max(index_s, 1e-6), 1))
 
     # phase 2: a search showing every photo; thumbnails made from scratch while scrolling through
@@ -154,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         "indexing": indexing,
         "results_with_thumbnails": thumbnails,
         "generate_s": round(gen_s, 2),
+        "backend": args.backend,
+        "model_info": [str(m) for m in info] if info else None,
+        "loadavg_after": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
         "python": sys.version.split()[0],
     }

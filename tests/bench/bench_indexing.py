@@ -9,6 +9,8 @@ sensor noise, so they decode like real photos), first as JPEG, then as PNG, it m
   of images, in batches of the indexer's size, with the same torch settings);
 - `end_to_end_per_s`: `Engine.index([folder])` into a new data dir: discover, diff, read, hash,
   decode, preprocess, encode, commit to the catalog, add to FAISS and save;
+- `onnx_*`: the same JPEG figures with the ONNX Runtime backend (int8 export), measured in the same
+  run before the torch rows, and `onnx_vs_torch_end_to_end` / `onnx_vs_torch_model_only`;
 - `ratio` = end_to_end_per_s / model_only_per_s, and `stages`: the share of the end-to-end wall
   time spent scanning, planning, waiting for decode+preprocess (what overlap did not hide),
   encoding, committing and saving, as the indexer measures them on its own thread.
@@ -158,18 +160,20 @@ def photo_files(folder: Path) -> list[Path]:
 
 def preprocessed_batch(encoder: Any, folder: Path, batch_size: int) -> Any:
     """One full batch of real photos, decoded and preprocessed the way the indexer prepares them."""
+    import numpy as np
     import torch
 
     from mmexplorer.core import media
 
     files = photo_files(folder)[:batch_size]
-    return torch.stack([encoder.preprocess(media.load_image(p, min_side=encoder.image_size)) for p in files])
+    items = [encoder.preprocess(media.load_image(p, min_side=encoder.image_size)) for p in files]
+    return np.stack(items) if isinstance(items[0], np.ndarray) else torch.stack(items)  # ONNX: numpy
 
 
 def batches_for(full: Any, n: int, batch_size: int) -> list[Any]:
     """The batches the indexer forms for n photos: full ones, then the remainder."""
     sizes = [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
-    return [full[:s].clone() for s in sizes]
+    return [full[:s].clone() if hasattr(full, "clone") else full[:s].copy() for s in sizes]  # torch / numpy
 
 
 def encode_batches(encoder: Any, batches: list[Any]) -> tuple[float, float, int]:
@@ -221,15 +225,19 @@ def measure_format(
     workdir: Path,
     device: str,
     workers: int | None,
+    backend: str = "torch",
 ) -> dict[str, Any]:
     import torch
 
     from mmexplorer.core.engine import Engine
+    from mmexplorer.core.models import onnx_backend
+
+    onnx_backend.set_backend(backend)
     from mmexplorer.core.indexer import StageTimes
     from mmexplorer.core.types import Space
 
     n = sum(sizes)
-    engine = Engine(workdir / f"data-{fmt}", image_model=str(model_folder), device=device)
+    engine = Engine(workdir / f"data-{fmt}-{backend}", image_model=str(model_folder), device=device)
     try:
         started = time.perf_counter()
         encoder = engine.space(Space.IMAGE).encoder()
@@ -276,6 +284,7 @@ def measure_format(
         return {
             "model": f"{ARCH} (random weights, loaded from an open_clip folder)",
             "model_id": encoder.model_id,
+            "backend": getattr(encoder, "backend", "torch"),
             "device": encoder.device,
             "dtype": encoder.dtype,
             "torch_threads": torch.get_num_threads(),
@@ -333,7 +342,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "python": platform.python_version(),
             "torch": torch.__version__,
         }
-        for fmt in formats:
+        # ONNX rows: the export is made once in the work dir (int8 forced: random weights have no
+        # recall for the app's int8 rule to check; MMEXPLORER_ONNX_INT8=off measures fp32).
+        os.environ.setdefault("MMEXPLORER_ONNX_CACHE", str(workdir / "onnx"))
+        os.environ.setdefault("MMEXPLORER_ONNX_INT8", "force")
+        for backend in args.backends.split(","):
+            if backend == "torch":
+                continue
+            figures = measure_format(
+                fmt="jpg", folder=workdir / "jpg", sizes=sizes["jpg"], model_folder=model_folder,
+                workdir=workdir, device=args.device, workers=args.workers, backend=backend,
+            )
+            result.update({f"{backend}_{k}": v for k, v in figures.items() if k not in ("model",)})
+            log(f"[jpg {backend}] ratio {figures['ratio']} ({figures['end_to_end_per_s']}/s vs "
+                f"{figures['model_only_per_s']}/s)")
+        for fmt in formats if "torch" in args.backends.split(",") else []:
             figures = measure_format(
                 fmt=fmt,
                 folder=workdir / fmt,
@@ -357,6 +380,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             result["png_vs_jpeg_end_to_end"] = round(
                 result["png_end_to_end_per_s"] / result["end_to_end_per_s"], 3
             )
+        if "onnx_end_to_end_per_s" in result and "end_to_end_per_s" in result:
+            result["onnx_vs_torch_end_to_end"] = round(result["onnx_end_to_end_per_s"] / result["end_to_end_per_s"], 3)
+            result["onnx_vs_torch_model_only"] = round(result["onnx_model_only_per_s"] / result["model_only_per_s"], 3)
         result["generate_s"] = round(generate_s, 1)
         return result
     finally:
@@ -372,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds per format (default 3)")
     p.add_argument("--no-png", action="store_true", help="measure JPEG only")
+    p.add_argument("--backends", default="onnx,torch", help="image-model backends measured, JPEG rows per backend")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, mps")
     p.add_argument("--workers", type=int, help="decode threads (default: the indexer's own choice)")
     p.add_argument(

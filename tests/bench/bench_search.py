@@ -9,7 +9,8 @@ app would choose at that size (`choose_index_spec`), and measures in one run:
 
 - `p50_ms`, `p95_ms`: one query vector -> ranked results with paths (index search + catalog lookup);
 - `e2e_p95_ms`: one query text -> ranked results with paths, through the real ViT-B-32 text tower
-  (random weights: the real ones cannot be downloaded here, and only the timing matters);
+  (random weights: the real ones cannot be downloaded here, and only the timing matters) on torch;
+  `onnx_e2e_p95_ms` the same through the ONNX Runtime export (`--backend`; tokens cut at EOT);
 - `recall_at_20` of the index against exact inner-product search, on a subset of the queries;
 - `build_s` (train + add), `bytes_per_vector` (faiss.serialize_index + the id array, divided by n)
   and `rss_bytes_per_vector` (resident memory of a fresh process opening the saved index);
@@ -205,7 +206,7 @@ class Rows:
 # text tower
 
 
-def load_text_tower(workdir: Path) -> tuple[Callable[[str], np.ndarray], str]:
+def load_text_tower(workdir: Path, backend: str = "torch") -> tuple[Callable[[str], np.ndarray], str]:
     """ViT-B-32's text tower with random weights, through mmexplorer's loader when it exists.
 
     The loader path ("ViT-B-32=<checkpoint>") is the one a user with a local checkpoint takes, so
@@ -225,12 +226,14 @@ def load_text_tower(workdir: Path) -> tuple[Callable[[str], np.ndarray], str]:
         from safetensors.torch import save_file
 
         ckpt = workdir / "vit-b-32-random.safetensors"
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(ckpt))
+        if not ckpt.exists():
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(ckpt))
         del model
-        encoder = load_image_model(f"ViT-B-32={ckpt}")
+        os.environ.setdefault("MMEXPLORER_ONNX_CACHE", str(workdir / "onnx"))  # exported here, first use
+        encoder = load_image_model(f"ViT-B-32={ckpt}", backend=backend)
         return (
             lambda text: encoder.encode_texts([text])[0]
-        ), f"mmexplorer ClipEncoder ViT-B-32 ({encoder.device}, random weights)"
+        ), f"mmexplorer {type(encoder).__name__} ViT-B-32 ({encoder.device}, {encoder.dtype}, random weights)"
     model.eval()
     tokenizer = open_clip.get_tokenizer("ViT-B-32")
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -374,14 +377,19 @@ def run(args: argparse.Namespace) -> dict:
         f"(exact {result['exact_p50_ms']:.1f} ms), recall@20 {result['recall_at_20']:.4f}"
     )
 
-    if not args.no_e2e:
-        encode, model_name = load_text_tower(workdir)
+    for backend in [] if args.no_e2e else args.backend.split(","):
+        # Rows per backend, side by side: e2e_* for torch, onnx_e2e_* for ONNX Runtime.
+        pre = "" if backend == "torch" else f"{backend}_"
         if args.torch_threads:
             import torch
 
             torch.set_num_threads(args.torch_threads)
+            from mmexplorer.core.models import onnx_backend
+
+            onnx_backend.set_threads(args.torch_threads)
+        encode, model_name = load_text_tower(workdir, backend)
         result["torch_threads"] = _torch_threads()
-        result["text_model"] = model_name
+        result[f"{pre}text_model"] = model_name
         enc_ms, e2e_ms = [], []
         texts = QUERY_TEXTS * max(1, -(-args.text_queries // len(QUERY_TEXTS)))
         for i, text in enumerate(texts[: args.text_queries + 3]):
@@ -394,11 +402,11 @@ def run(args: argparse.Namespace) -> dict:
             if i >= 3:
                 enc_ms.append((t1 - t0) * 1e3)
                 e2e_ms.append((t2 - t0) * 1e3)
-        result["text_encoder_p50_ms"], result["text_encoder_p95_ms"] = (
+        result[f"{pre}text_encoder_p50_ms"], result[f"{pre}text_encoder_p95_ms"] = (
             round(v, 2) for v in percentiles(enc_ms)
         )
-        result["e2e_p50_ms"], result["e2e_p95_ms"] = (round(v, 2) for v in percentiles(e2e_ms))
-        log(f"text -> results: p50 {result['e2e_p50_ms']} ms, p95 {result['e2e_p95_ms']} ms ({model_name})")
+        result[f"{pre}e2e_p50_ms"], result[f"{pre}e2e_p95_ms"] = (round(v, 2) for v in percentiles(e2e_ms))
+        log(f"text -> results: p50 {result[f'{pre}e2e_p50_ms']} ms, p95 {result[f'{pre}e2e_p95_ms']} ms ({model_name})")
 
     rows.close()
     result["machine"] = {
@@ -427,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, help="faiss.omp_set_num_threads before measuring")
     p.add_argument("--torch-threads", type=int, help="torch.set_num_threads for the text tower")
     p.add_argument("--no-e2e", action="store_true", help="skip the text-encoder end-to-end figure")
+    p.add_argument("--backend", default="torch,onnx", help="text-tower backends for the e2e rows (default torch,onnx)")
     p.add_argument("--no-rss", action="store_true", help="skip the resident-memory subprocess")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = p.parse_args(argv)

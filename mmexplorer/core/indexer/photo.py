@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 from mmexplorer.core.indexer.ingest import Ingested, Prepared
 from mmexplorer.core.media import photos
 from mmexplorer.core.spaces import VectorSpace
@@ -63,8 +65,13 @@ class PhotoHandler:
         return Prepared(tensor, {"width": width, "height": height, "taken_at": taken_at(path)})
 
     def ingest(self, batch: list[Prepared]) -> list[Ingested]:
-        import torch
+        payloads = [p.payload for p in batch]
+        if isinstance(payloads[0], np.ndarray):  # the ONNX backend preprocesses into numpy
+            stacked = np.stack(payloads)
+        else:
+            import torch
 
-        vectors = self.image.encoder().encode_image_tensors(torch.stack([p.payload for p in batch]))
+            stacked = torch.stack(payloads)
+        vectors = self.image.encoder().encode_image_tensors(stacked)
         key = self.image.key
         return [Ingested(chunks={key: [None]}, vectors={key: vectors[i : i + 1]}) for i in range(len(batch))]

@@ -113,6 +113,8 @@ class ClipEncoder:
         meaningful: False for tiny-random, whose similarities mean nothing.
     """
 
+    backend = "torch"
+
     def __init__(
         self,
         *,
@@ -410,35 +412,87 @@ _BUILDERS = {
 }
 
 
+def model_id_for(spec: ImageModelSpec) -> str | None:
+    """The model id a spec's encoder will have, found without torch (None when that needs the hub).
+
+    The ONNX backend uses it to find an existing export before any torch import; the builders
+    above compute the same ids.
+    """
+    if spec.kind is SpecKind.TINY_RANDOM:
+        return TINY_RANDOM_MODEL_ID
+    if spec.kind is SpecKind.PRETRAINED:
+        return f"open_clip:{spec.arch}/{spec.tag}"
+    from mmexplorer.core.models.onnx_backend import cached_sha256
+
+    try:
+        if spec.kind is SpecKind.LOCAL_FILE and spec.path is not None:
+            return f"open_clip:local:{spec.arch}:{cached_sha256(spec.path)[:16]}"
+        if spec.kind is SpecKind.LOCAL_DIR and spec.path is not None:
+            checkpoint = find_weights_in_dir(spec.path)
+            if checkpoint is None:
+                return None
+            label = str(_read_folder_config(spec.path).get("model_name") or "custom")
+            return f"open_clip:local:{label}:{cached_sha256(checkpoint)[:16]}"
+    except (OSError, UsageError):
+        return None
+    return None
+
+
 def load_image_model(
     spec: str | ImageModelSpec | None = None,
     *,
     device: str = "auto",
     on_status: StatusCallback | None = None,
-) -> ClipEncoder:
+    backend: str | None = None,
+) -> Any:
     """Build the image-space encoder a spec names, finding (or, if allowed, downloading) its weights.
 
     Args:
         spec: anything `parse_image_spec` accepts; None is the default model.
         device: "auto" (cuda > mps > cpu), "cpu", "mps", "cuda" or "cuda:N".
         on_status: receives loading / downloading (with fraction) / ready / failed news.
+        backend: "torch", "onnx" or "auto" (measured at first use, remembered); None: the
+            process's choice (`onnx_backend.set_backend`, $MMEXPLORER_BACKEND), else "auto".
+
+    Returns:
+        A `ClipEncoder` (torch) or an `OnnxClipEncoder`; both offer the same methods.
 
     Raises:
         UsageError: the spec or the device makes no sense, or a checkpoint does not fit.
         ModelUnavailableError: weights are not here and cannot be fetched now.
     """
+    from mmexplorer.core.models import onnx_backend
+
     parsed = parse_image_spec(spec)
-    dev = select_device(device)
+    chosen = onnx_backend.configured_backend(backend)
     status = StatusReporter(on_status, space=_SPACE, name=parsed.name)
     status.loading()
+    if chosen != "torch":
+        # An export made earlier runs without importing torch or open_clip at all.
+        fast = onnx_backend.load_cached_image(
+            model_id_for(parsed), name=parsed.name, device=device, backend=chosen,
+            torch_loader=lambda: _load_torch(parsed, device, None),
+        )
+        if fast is not None:
+            status.ready(message=fast.note)
+            log.info("image model %s ready on %s (ONNX Runtime, %s)", fast.model_id, fast.device, fast.dtype)
+            return fast
     with status.reporting_failure():
-        if parsed.kind is SpecKind.TINY_RANDOM:
-            encoder = _build_tiny_random(parsed, dev)
-        else:
-            encoder = _BUILDERS[parsed.kind](parsed, dev, status)
+        encoder = _load_torch(parsed, device, status)
+    encoder = onnx_backend.adopt(
+        encoder, backend=chosen, requested_device=device, torch_loader=lambda: _load_torch(parsed, device, None)
+    )
     status.ready(message=encoder.note)
-    log.info("image model %s ready on %s (%s)", encoder.model_id, encoder.device, encoder.dtype)
+    log.info("image model %s ready on %s (%s, %s)", encoder.model_id, encoder.device, encoder.backend, encoder.dtype)
     return encoder
+
+
+def _load_torch(parsed: ImageModelSpec, device: str, status: StatusReporter | None) -> ClipEncoder:
+    dev = select_device(device)
+    status = status or StatusReporter(None, space=_SPACE, name=parsed.name)
+    if parsed.kind is SpecKind.TINY_RANDOM:
+        return _build_tiny_random(parsed, dev)
+    return _BUILDERS[parsed.kind](parsed, dev, status)
 
 
 def save_open_clip_folder(

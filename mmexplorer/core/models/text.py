@@ -44,6 +44,8 @@ class TextEncoder:
         device, dtype: where and in which precision the model runs.
     """
 
+    backend = "torch"
+
     def __init__(self, *, name: str, model_id: str, model: Any, device: str) -> None:
         self.name = name
         self.model_id = model_id
@@ -181,34 +183,63 @@ def load_text_model(
     *,
     device: str = "auto",
     on_status: StatusCallback | None = None,
-) -> TextEncoder:
+    backend: str | None = None,
+) -> Any:
     """Load the text-space encoder.
 
     Args:
         name: "all-MiniLM-L6-v2" (default), a hub id "org/repo", or a sentence-transformers folder.
         device: "auto" (cuda > mps > cpu), "cpu", "mps", "cuda" or "cuda:N".
         on_status: receives loading / downloading / ready / failed news.
+        backend: "torch", "onnx" or "auto" (measured at first use, remembered); None: the
+            process's choice (`onnx_backend.set_backend`, $MMEXPLORER_BACKEND), else "auto".
+
+    Returns:
+        A `TextEncoder` (torch) or an `OnnxTextEncoder`; both offer the same methods.
 
     Raises:
         UsageError: unknown name or bad folder.
         ModelUnavailableError: weights are not here and cannot be fetched now.
     """
+    from mmexplorer.core.models import onnx_backend
+
     shown = (name or DEFAULT_TEXT_MODEL).strip()
-    dev = select_device(device)
+    chosen = onnx_backend.configured_backend(backend)
     status = StatusReporter(on_status, space=_SPACE, name=shown)
     status.loading()
     with status.reporting_failure():
         display, model_id, folder = resolve_text_model(name, on_status=on_status)
-        from sentence_transformers import SentenceTransformer
-
-        try:
-            with _no_transformers_progress():
-                model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
-        except Exception as e:  # a broken or incomplete folder: name it rather than leak a traceback
-            raise ModelUnavailableError(display, f"{folder} could not be loaded ({e})") from e
-        model = model.to(device=dev, dtype=dtype_for(dev))
-        model.eval()
-    encoder = TextEncoder(name=display, model_id=model_id, model=model, device=dev)
+    if chosen != "torch":
+        # An export made earlier runs without importing torch, transformers or sentence-transformers.
+        fast = onnx_backend.load_cached_text(
+            model_id, name=display, device=device, backend=chosen,
+            torch_loader=lambda: _load_torch(display, model_id, folder, device, None),
+        )
+        if fast is not None:
+            status.ready(name=display)
+            log.info("text model %s ready on %s (ONNX Runtime, %s)", fast.model_id, fast.device, fast.dtype)
+            return fast
+    with status.reporting_failure():
+        encoder = _load_torch(display, model_id, folder, device, status)
+    encoder = onnx_backend.adopt(
+        encoder, backend=chosen, requested_device=device, model_folder=folder,
+        torch_loader=lambda: _load_torch(display, model_id, folder, device, None),
+    )
     status.ready(name=display)
-    log.info("text model %s ready on %s (%s)", encoder.model_id, encoder.device, encoder.dtype)
+    log.info("text model %s ready on %s (%s, %s)", encoder.model_id, encoder.device, encoder.backend, encoder.dtype)
     return encoder
+
+
+def _load_torch(display: str, model_id: str, folder: Path, device: str, status: StatusReporter | None) -> TextEncoder:
+    """The sentence-transformers model on torch (the reference backend)."""
+    from sentence_transformers import SentenceTransformer
+
+    dev = select_device(device)
+    try:
+        with _no_transformers_progress():
+            model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+    except Exception as e:  # a broken or incomplete folder: name it rather than leak a traceback
+        raise ModelUnavailableError(display, f"{folder} could not be loaded ({e})") from e
+    model = model.to(device=dev, dtype=dtype_for(dev))
+    model.eval()
+    return TextEncoder(name=display, model_id=model_id, model=model, device=dev)
