@@ -14,7 +14,11 @@ Host:
     index_finished(IndexReport), search_finished(int request_id, list[SearchResult]),
     detail_finished(int request_id, ItemDetail), weights_changed(int request_id, FusionWeights),
     recent_loaded(tuple[str] recent text queries of the opened library, newest first),
-    failed(int request_id or 0, ErrorInfo), busy_changed(bool).
+    failed(int request_id or 0, ErrorInfo), busy_changed(bool),
+    explain_finished(int request_id, Explanation), compare_finished(int request_id, Explanation),
+    related_finished(int request_id, dict[Modality, list[SearchResult]]),
+    matrix_finished(int request_id, numpy (n, n) float32 relevance); only the newest of each is relayed.
+    transcribed(int request_id, str): the words of the newest spoken query (issue 9).
 ThumbnailSource:
     ready(str path, int side, QImage), failed(str path, int side, str reason).
 Paths in signals are raw (a non-UTF-8 name keeps its bytes as surrogates), so they are declared
@@ -48,6 +52,11 @@ class Host(Protocol):
     recent_loaded: SignalInstance
     failed: SignalInstance
     busy_changed: SignalInstance
+    explain_finished: SignalInstance
+    compare_finished: SignalInstance
+    related_finished: SignalInstance
+    matrix_finished: SignalInstance
+    transcribed: SignalInstance
 
     @property
     def models_loaded(self) -> bool:
@@ -95,6 +104,24 @@ class Host(Protocol):
     def save_recent(self, queries: Iterable[str]) -> None:
         """Keep the recent text queries (newest first) with the open library, not in global settings."""
         ...
+
+    def explain(self, a: str | int, b: int) -> int:
+        """Why item `b` matched `a` (query text, item id, or a photo's path)."""
+        ...
+
+    def compare(self, a: int, b: int) -> int:
+        """Explain two items against each other (the Compare window's own request)."""
+        ...
+
+    def related(self, item_id: int, k: int = 8) -> int: ...
+
+    def similarity_matrix(self, item_ids: Iterable[int], *, calibrated: bool = True) -> int: ...
+
+    def transcribe(self, audio: object, *, sample_rate: int = 16_000) -> int:
+        """Recognise a spoken query (float32 mono samples) on the worker; `transcribed` follows."""
+        ...
+
+    def cancel_transcribe(self) -> None: ...
 
     def shutdown(self, timeout_ms: int = 30_000) -> bool: ...
 

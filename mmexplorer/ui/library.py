@@ -48,6 +48,9 @@ def describe_progress(p: Progress) -> str:
     if p.phase == "scanning":
         return f"Looking for files… {p.done} found" if p.done else "Looking for files…"
     parts = [f"{p.done} of {p.total} files"]
+    detail = getattr(p, "detail", "")  # what is done to the current file: "transcribing 12:30 of 48:00"
+    if detail:
+        parts.append(detail)
     if p.rate > 0:
         parts.append(f"{p.rate:.1f} files/s")
     if p.eta_s is not None and p.done < p.total:

@@ -1,12 +1,17 @@
-"""The search header: query field (debounced), query-by-example chip, modality filter, result count,
-the sort toggle (best match or newest first) and the buttons for search options and settings."""
+"""The search header: query field (debounced) with its microphone button, query-by-example chip,
+modality filter, result count, the sort toggle (best match or newest first) and the buttons for
+search options and settings.
+
+The microphone button only asks: the window's ListeningController (ui/audio.py) records, the worker
+recognises, and `set_heard` puts the words in the field (editable) and searches them.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QKeyEvent, QKeySequence
+from PySide6.QtGui import QAction, QGuiApplication, QKeyEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFrame,
@@ -19,7 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mmexplorer.ui import icons
+from mmexplorer.ui import icons, theme
+from mmexplorer.ui.audio import LevelMeter
 from mmexplorer.ui.drop import has_image_file
 
 DEBOUNCE_MS = 280
@@ -41,6 +47,10 @@ SORTS: tuple[tuple[str, str, str, str], ...] = (
     ),
 )
 RECORDINGS_NOT_SEARCHABLE = "Recordings are catalogued, not searchable yet"
+MIC_TOOLTIP = "Search by speaking: click, say what you are looking for, pause (Esc cancels)"
+MIC_CHECKING = "Looking for a microphone…"
+LISTENING_PLACEHOLDER = "Listening…  pause or click the microphone when done, Esc cancels"
+TRANSCRIBING_PLACEHOLDER = "Recognising what you said…"
 
 
 def _toggle_button(label: str, icon_name: str, object_name: str) -> QToolButton:
@@ -62,6 +72,15 @@ class SearchField(QLineEdit):
     escape_pressed = Signal()
     down_pressed = Signal()
     image_pasted = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.meter = LevelMeter(self)  # along the bottom edge while listening
+        self.meter.hide()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.meter.setGeometry(12, self.height() - 6, max(0, self.width() - 24), 3)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.matches(QKeySequence.StandardKey.Paste):
@@ -129,6 +148,8 @@ class SearchBar(QWidget):
     sort_changed = Signal(str)  # "relevance" or "date"
     focus_results = Signal()
     image_pasted = Signal()
+    mic_clicked = Signal()  # start or stop listening
+    listen_cancelled = Signal()  # Esc in the field while listening
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -140,6 +161,15 @@ class SearchBar(QWidget):
         self.field.addAction(icons.icon("search"), QLineEdit.ActionPosition.LeadingPosition)
         self.field.setMinimumWidth(280)
         self.field.setAccessibleName("Search")
+        self._placeholder = self.field.placeholderText()
+        self.listening = False
+        self.transcribing = False
+        self.mic_available = False
+        self.mic_reason = MIC_CHECKING
+        self.mic_action = QAction(icons.icon("mic"), "Search by speaking", self)
+        self.mic_action.triggered.connect(lambda _checked=False: self.mic_clicked.emit())
+        self.field.addAction(self.mic_action, QLineEdit.ActionPosition.TrailingPosition)
+        self.set_mic_available(False, MIC_CHECKING)
 
         self.chip = ExampleChip()
         self.chip.cleared.connect(self.example_cleared)
@@ -150,7 +180,7 @@ class SearchBar(QWidget):
         self._debounce.timeout.connect(self._emit_now)
         self.field.textEdited.connect(self._on_edited)
         self.field.returnPressed.connect(self._emit_now)
-        self.field.escape_pressed.connect(self.clear)
+        self.field.escape_pressed.connect(self._on_escape)
         self.field.down_pressed.connect(self.focus_results)
         self.field.image_pasted.connect(self.image_pasted)
         # The clear button sets the text programmatically: textChanged (not textEdited) sees it.
@@ -260,6 +290,69 @@ class SearchBar(QWidget):
         b.setToolTip("Show recordings" if searchable else RECORDINGS_NOT_SEARCHABLE)
         if not searchable and b.isChecked():
             self.modality_buttons[None].setChecked(True)
+
+    # --- speaking a query -----------------------------------------------------------------------
+
+    def mic_button(self) -> QToolButton | None:
+        """The button the field shows for the microphone action (for tests and accessibility)."""
+        for obj in self.mic_action.associatedObjects():
+            if isinstance(obj, QToolButton):
+                return obj
+        return None
+
+    def set_mic_available(self, available: bool, reason: str = "") -> None:
+        """Enable the microphone button, or disable it with a tooltip saying why."""
+        self.mic_available = available
+        self.mic_reason = "" if available else reason
+        self.mic_action.setEnabled(available)
+        self.mic_action.setIcon(icons.icon("mic" if available else "mic-off"))
+        self.mic_action.setToolTip(MIC_TOOLTIP if available else reason)
+        button = self.mic_button()
+        if button is not None:
+            button.setToolTip(self.mic_action.toolTip())
+
+    def set_listening(self, listening: bool) -> None:
+        """Show that the microphone is on: a stop icon, a level meter under the text, a prompt."""
+        self.listening = listening
+        self.field.meter.setVisible(listening)
+        self.field.meter.set_level(0.0)
+        if listening:
+            self._debounce.stop()
+            self.mic_action.setIcon(icons.icon("stop", theme.accent()))
+            self.mic_action.setToolTip("Stop listening and search (or just pause; Esc cancels)")
+            self.field.setPlaceholderText(LISTENING_PLACEHOLDER)
+            if self.field.text():
+                self.field.blockSignals(True)
+                self.field.clear()
+                self.field.blockSignals(False)
+        else:
+            self.set_mic_available(self.mic_available, self.mic_reason)
+            if not self.transcribing:
+                self.field.setPlaceholderText(self._placeholder)
+
+    def set_level(self, level: float) -> None:
+        self.field.meter.set_level(level)
+
+    def set_transcribing(self, transcribing: bool) -> None:
+        """The spoken query is being recognised on the worker."""
+        self.transcribing = transcribing
+        self.field.setPlaceholderText(TRANSCRIBING_PLACEHOLDER if transcribing else self._placeholder)
+        self.mic_action.setEnabled(self.mic_available and not transcribing)
+
+    def set_heard(self, text: str) -> None:
+        """Put the recognised words in the field (editable, cursor at the end) and search them now."""
+        self.set_transcribing(False)
+        self.chip.hide()
+        self.field.setText(text.strip())
+        self.field.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.field.end(False)
+        self._emit_now()
+
+    def _on_escape(self) -> None:
+        if self.listening:
+            self.listen_cancelled.emit()
+        else:
+            self.clear()
 
     def show_example(self, label: str, tooltip: str = "") -> None:
         """Show the example chip; the text field is emptied, since the example is the query now."""

@@ -97,7 +97,7 @@ def default_handlers(spaces: Spaces) -> dict[Modality, IngestHandler]:
     return {
         Modality.PHOTO: PhotoHandler(spaces[Space.IMAGE]),
         Modality.NOTE: NoteHandler(spaces[Space.TEXT]),
-        Modality.RECORDING: RecordingHandler(),
+        Modality.RECORDING: RecordingHandler(spaces),
     }
 
 
@@ -188,6 +188,15 @@ class Indexer:
                     skipped=counts["skipped"],
                 )
             )
+
+        def detail(current: str, what: str) -> None:  # a handler's news about a long file
+            elapsed = max(1e-6, time.monotonic() - t0)
+            emit(Progress("encoding", done, total, current=current, rate=done / elapsed, skipped=counts["skipped"],
+                          detail=what))
+
+        for handler in self.handlers.values():
+            if hasattr(handler, "on_detail"):
+                handler.on_detail = detail
 
         def flush(modality: Modality) -> None:
             nonlocal done
