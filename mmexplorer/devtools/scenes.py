@@ -16,7 +16,7 @@ returned image, one per object, in the order of `objects`.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from PIL import Image
@@ -95,3 +95,75 @@ def random_scene(n: int, *, size: int = 224, seed: int = 0) -> Scene:
     """A scene of n (1, 2 or 4) distinct objects chosen from the seed."""
     rng = random.Random(f"objects|{n}|{seed}")
     return render_scene(random_objects(n, rng), size=size, seed=seed)
+
+
+# -- measuring heatmaps on scenes (core.explain; tests/bench/bench_explain.py) ---------------------
+HELD_OUT_SCENE_SEED = 50_000  # scene seeds for measuring start here; training uses 0..a few thousand
+
+
+def box_mass(grid: Sequence[Sequence[float]], box: Box, size: int) -> float:
+    """The share of a heatmap's mass inside a box of a square scene (cells split by overlap area).
+
+    Args:
+        grid: rows x cols weights over the whole scene, row 0 at the top.
+        box: (left, top, right, bottom) in pixels of the scene.
+        size: the scene's side in pixels.
+    """
+    import numpy as np
+
+    g = np.asarray(grid, dtype=np.float64)
+    rows, cols = g.shape
+    ys, xs = np.linspace(0, size, rows + 1), np.linspace(0, size, cols + 1)
+    over_y = np.clip(np.minimum(ys[1:], box[3]) - np.maximum(ys[:-1], box[1]), 0, None) / np.diff(ys)
+    over_x = np.clip(np.minimum(xs[1:], box[2]) - np.maximum(xs[:-1], box[0]), 0, None) / np.diff(xs)
+    total = float(g.sum()) or 1.0
+    return float((g * over_y[:, None] * over_x[None, :]).sum() / total)
+
+
+def region_of(scene: Scene, i: int) -> Box:
+    """Object i's region for measuring: its half of a pair scene (full height), its quadrant of a quad."""
+    size = scene.image.size[0]
+    left, _top, right, _bottom = scene.boxes[i]
+    if scene.layout == "pair":
+        return (left, 0, right, size)
+    return scene.boxes[i]
+
+
+def heatmap_figures(
+    heatmap_of: Callable[[Image.Image, str], Sequence[Sequence[float]]],
+    *,
+    n: int = 2,
+    scenes: int = 25,
+    seed: int = HELD_OUT_SCENE_SEED,
+    size: int = 224,
+) -> dict[str, float]:
+    """How well heatmaps find the named object in scenes of n (2 or 4) objects never trained on.
+
+    For every object of every scene, `heatmap_of(image, caption)` is asked for that object's caption.
+    Returns `mass`: the mean share of the mass in the object's region (its half, its quadrant);
+    `follows` (pairs): the share of scenes where each query puts more than half of its mass on
+    its own object's half; `peak` (quads): the share of queries whose peak cell is in the object's
+    quadrant.
+    """
+    import numpy as np
+
+    masses, peaks, follows = [], [], []
+    for k in range(scenes):
+        scene = random_scene(n, size=size, seed=seed + k)
+        own = []
+        for i, (colour, shape) in enumerate(scene.objects):
+            grid = np.asarray(heatmap_of(scene.image, caption(colour, shape)), dtype=np.float64)
+            region = region_of(scene, i)
+            m = box_mass(grid, region, size)
+            own.append(m)
+            masses.append(m)
+            r, c = np.unravel_index(int(np.argmax(grid)), grid.shape)
+            cy, cx = (r + 0.5) * size / grid.shape[0], (c + 0.5) * size / grid.shape[1]
+            peaks.append(region[0] <= cx < region[2] and region[1] <= cy < region[3])
+        follows.append(all(m > 0.5 for m in own))
+    out = {"mass": round(float(np.mean(masses)), 3), "queries": len(masses)}
+    if n == 2:
+        out["follows"] = round(float(np.mean(follows)), 3)
+    else:
+        out["peak"] = round(float(np.mean(peaks)), 3)
+    return out

@@ -1,0 +1,401 @@
+"""Why two things matched: the fused relevance and its components, where in a photo, which words.
+
+`Explainer(catalog, spaces, searcher).explain(a, b)` answers for a pair: A is a query text, an item
+id or a file, B an item id or a file (an unindexed file is decoded and encoded on the fly). It
+reports what `search` would: the fused relevance and each component, scored by the Searcher's own
+code (`Searcher.pair`), plus
+- `heatmap` (a photo B) and `heatmap_a` (a photo A): where in the photo the match is, over the whole
+  photo as displayed (core.explain.heatmap);
+- `spans` (a note B): the matched chunk's words weighted by occlusion (core.explain.text);
+- `segments` (a recording B): the matched stretch's transcript segments, weighted by occlusion;
+- `shared_concepts`: vocabulary words both sides stand out for, in the spaces both reach
+  (core.explain.concepts).
+
+Heatmap method, chosen by measurement (tests/bench/bench_explain.py; generated scenes with seeds
+training never saw, 25 scenes per layout, mass = share of the heatmap on the named object's half
+(pairs) or quadrant (quads); follows = both queries of a pair put most mass on their own half;
+peak = peak cell in the named quadrant), aligned-v3 test model (64 px), 8 x 8 grid:
+
+    method (aligned-v3, 10 scenes/layout)    pair mass  follows  quad mass  peak   encodes/photo
+    occlusion, 3x3-cell windows (chosen)     0.899      1.00     0.798      1.00   37
+    occlusion, 2x2-cell windows              0.887      1.00     0.782      1.00   50
+    RISE, 64 random masks (p=0.5)            0.612      1.00     0.428      0.95   64
+    gradient x (input - fill)                0.566      0.50     0.309      0.40   1 fwd + 1 bwd
+    same, aligned-v2 (32 px, single shapes): occlusion 3x3 0.821 / 0.80 / 0.594 / 0.70;
+    occlusion 2x2 0.811 / 0.90 / 0.508 / 0.675; RISE-64 0.600 / 0.70 / 0.356 / 0.675
+    issue's baseline (aligned-v1, grey 56 px windows): 0.76 / 0.96 / 0.51 / 0.72
+
+Occlusion paints windows with the photo's median colour (its background, for most photos) rather
+than grey: a grey square is itself an object to a model. RISE needs many more masks than the
+budget allows to be smooth; input gradients of this small ResNet are noise.
+
+Speed (bench_explain, this 2-core machine shared by five other jobs, load 5-12, so absolute
+seconds are inflated): a heatmap costs 37 encodes in one batch. aligned-v3 on ONNX: 0.017 s per
+heatmap (4.9 single-image encodes); ViT-B-32 on torch: 8.5 s per heatmap = 8.0 single-image
+encodes (one image took 1.05 s under that load), gradient 4.1 s (3.9 encodes). The <= 1 s target
+for ViT-B-32 is unmeasured on an idle machine and on ONNX (`bench_explain.py --onnx`).
+Engine.explain end to end with the aligned model: 0.03 s text vs photo, 0.17 s text vs note.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmexplorer.core import catalog as cat
+from mmexplorer.core.errors import UsageError
+from mmexplorer.core.explain import concepts as concept_words
+from mmexplorer.core.explain.heatmap import photo_heatmap
+from mmexplorer.core.explain.text import segment_weights, word_spans
+from mmexplorer.core.search import Searcher
+from mmexplorer.core.spaces import Spaces, VectorSpace
+from mmexplorer.core.types import (
+    Explanation,
+    FusionWeights,
+    Heatmap,
+    Modality,
+    Space,
+    Span,
+    TimedWeight,
+    Transcript,
+)
+
+log = logging.getLogger(__name__)
+
+HEATMAP_METHOD = "occlusion"
+HEATMAP_OPTIONS: dict[str, Any] = {"window": 3}
+CONCEPTS = 6
+
+Probe = tuple[VectorSpace, np.ndarray, str]
+
+
+@dataclass
+class _Rows:
+    """An item's vectors in one space, and what each row is."""
+
+    vectors: np.ndarray
+    vias: list[str]
+    texts: list[str | None]
+    starts: list[int | None]
+    times: list[tuple[float | None, float | None]]
+
+
+@dataclass
+class _Side:
+    item_id: int | None = None
+    path: str | None = None
+    modality: Modality | None = None  # None: a query text
+    text: str | None = None  # a query's words, or a note's whole text
+    image: Any = None  # a photo, upright
+    rows: dict[str, _Rows] = field(default_factory=dict)
+
+    def mean(self, space: str) -> np.ndarray | None:
+        got = self.rows.get(space)
+        if got is None or len(got.vectors) == 0:
+            return None
+        v = got.vectors.mean(axis=0)
+        return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+class Explainer:
+    """Explains pairs in one library.
+
+    Args:
+        catalog, spaces, searcher: the library's parts (the Engine's).
+        concepts: where embedded vocabularies are kept (default: in memory only).
+        transcript: item id -> its Transcript or None (recordings), when the library has them.
+        heatmap_method: "occlusion", "rise" or "gradient" (see the table above).
+    """
+
+    def __init__(
+        self,
+        catalog: cat.Catalog,
+        spaces: Spaces,
+        searcher: Searcher,
+        *,
+        concepts: concept_words.ConceptCache | None = None,
+        transcript: Callable[[int], Transcript | None] | None = None,
+        heatmap_method: str = HEATMAP_METHOD,
+        heatmap_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.spaces = spaces
+        self.searcher = searcher
+        self.concepts = concepts or concept_words.ConceptCache(None)
+        self.transcript = transcript
+        self.heatmap_method = heatmap_method
+        self.heatmap_options = dict(HEATMAP_OPTIONS if heatmap_options is None else heatmap_options)
+
+    # -- public -----------------------------------------------------------------------------
+    def explain(
+        self,
+        a: str | os.PathLike[str] | int,
+        b: str | os.PathLike[str] | int,
+        *,
+        weights: FusionWeights | None = None,
+    ) -> Explanation:
+        """Why A matched B (see the module docstring).
+
+        Args:
+            a: a query text, an item id, or a file (an existing path; anything else is text).
+            b: an item id or a file (indexed or not).
+            weights: fusion weights (default: equal).
+
+        Raises:
+            UsageError: B is not an item or an existing file, or is not media this app reads.
+            DecodeError: a file could not be read.
+        """
+        weights = weights or FusionWeights()
+        side_b = self._side(b, query_ok=False)
+        side_a = self._side(a, query_ok=True)
+        # Only the spaces B is in matter (a space B has no vectors in adds no component, and loading
+        # its model, CLAP for a photo, would cost time or fail offline); photo A also needs the image space.
+        wanted = set(side_b.rows)
+        probes = self._probes(side_a, wanted)
+        targets = {k: (r.vectors, r.vias) for k, r in side_b.rows.items()}
+        lexical = side_a.text if side_a.modality is None else None
+        relevance, components, best = self.searcher.pair(
+            probes, targets, weights=weights, lexical=lexical, item_id=side_b.item_id
+        )
+        by_space = {p[0].key.value: p for p in probes}
+        heatmap = heatmap_a = None
+        image_key = Space.IMAGE.value
+        if side_b.image is not None and image_key in by_space:
+            space, q, _kind = by_space[image_key]
+            heatmap = self._heatmap(space, side_b.image, q)
+        if side_a.image is not None and image_key in self.spaces:
+            space = self.spaces[image_key]
+            target = self._image_target(space, side_b)
+            if target is not None:
+                heatmap_a = self._heatmap(space, side_a.image, target)
+        spans = self._spans(side_b, by_space, best) if side_b.modality is Modality.NOTE else ()
+        segments = self._segments(side_b, by_space, best) if side_b.modality is Modality.RECORDING else ()
+        return Explanation(
+            relevance=relevance,
+            components=tuple(components),
+            heatmap=heatmap,
+            heatmap_a=heatmap_a,
+            spans=spans,
+            segments=segments,
+            shared_concepts=self._shared(by_space, side_b),
+            a_path=side_a.path,
+            a_text=side_a.text if side_a.modality is None else None,
+            b_path=side_b.path or "",
+            b_modality=side_b.modality,
+        )
+
+    # -- sides ------------------------------------------------------------------------------
+    def _side(self, value: str | os.PathLike[str] | int, *, query_ok: bool) -> _Side:
+        if isinstance(value, bool):
+            raise UsageError(f"not an item or a file: {value!r}")
+        if isinstance(value, int):
+            row = self.catalog.item(value)
+            if row is None:
+                raise UsageError(f"no item with id {value}")
+            return self._indexed(row)
+        text = os.fspath(value)
+        path = Path(text).expanduser()
+        if not path.is_file():
+            if query_ok:
+                if not text.strip():
+                    raise UsageError("the query is empty")
+                return _Side(text=text.strip())
+            raise UsageError(f"not a file: {text}")
+        row = self.catalog.item_by_path(os.path.abspath(path))
+        if row is not None and row.status == cat.INDEXED:
+            return self._indexed(row)
+        return self._unindexed(path)
+
+    def _indexed(self, row: cat.ItemRow) -> _Side:
+        modality = Modality(row.modality)
+        side = _Side(item_id=row.id, path=row.path, modality=modality)
+        chunk_ids = self.catalog.chunk_ids_of([row.id])
+        chunks = self.catalog.chunks(vid for _s, vid in chunk_ids)
+        for space in self.spaces.values():
+            index = space.index()
+            ids = [vid for s, vid in chunk_ids if s == space.key.value and vid in chunks]
+            if index is None or not ids:
+                continue
+            rows = sorted((chunks[i] for i in ids), key=lambda c: c.ord)
+            vectors = index.reconstruct(np.asarray([c.id for c in rows], dtype=np.int64))
+            side.rows[space.key.value] = _Rows(
+                vectors=np.asarray(vectors, dtype=np.float32),
+                vias=[_via(modality, c.text, c.start_s) for c in rows],
+                texts=[c.text for c in rows],
+                starts=[c.start for c in rows],
+                times=[(c.start_s, c.end_s) for c in rows],
+            )
+        self._load_content(side, Path(row.path))
+        return side
+
+    def _unindexed(self, path: Path) -> _Side:
+        from mmexplorer.core.media.sniff import classify
+
+        modality = classify(path)
+        if modality is None:
+            raise UsageError(f"not a photo, note or recording this app reads: {path}")
+        side = _Side(path=os.path.abspath(path), modality=modality)
+        self._load_content(side, path)
+        if modality is Modality.PHOTO:
+            for space in self.spaces.values():
+                if space.takes_images and Modality.PHOTO in space.modalities:
+                    v = np.asarray(space.encode_images([side.image]), dtype=np.float32)
+                    side.rows[space.key.value] = _Rows(v, ["pixels"], [None], [None], [(None, None)])
+        elif modality is Modality.NOTE and side.text:
+            from mmexplorer.core.text.chunking import chunk_text
+
+            for space in self.spaces.values():
+                if Modality.NOTE not in space.modalities:
+                    continue
+                encoder = space.encoder()
+                chunks = chunk_text(
+                    side.text,
+                    max_tokens=getattr(encoder, "max_tokens", 256),
+                    count_tokens=getattr(encoder, "count_tokens", None),
+                )
+                if not chunks:
+                    continue
+                v = np.asarray(space.encode_texts([c.text for c in chunks]), dtype=np.float32)
+                side.rows[space.key.value] = _Rows(
+                    v, ["chunk"] * len(chunks), [c.text for c in chunks], [c.start for c in chunks],
+                    [(None, None)] * len(chunks),
+                )
+        # An unindexed recording is not transcribed here: it has no components, and says so by that.
+        return side
+
+    def _load_content(self, side: _Side, path: Path) -> None:
+        from mmexplorer.core.media import notes, photos
+
+        if side.modality is Modality.PHOTO:
+            side.image = photos.load_image(path, min_side=448)
+        elif side.modality is Modality.NOTE:
+            side.text = notes.read_note(path)
+
+    def _probes(self, side: _Side, wanted: set[str]) -> list[Probe]:
+        """A's vectors as a query in the wanted spaces, exactly as search builds them."""
+        if side.modality is None:
+            return [
+                (space, self.searcher.query_vector(space, side.text or ""), "text")
+                for space in self.spaces.values()
+                if space.takes_text and space.key.value in wanted
+            ]
+        if side.item_id is not None:
+            return self.searcher.item_probes(side.item_id, empty_spaces=True, only=wanted)
+        probes: list[Probe] = []
+        for key in side.rows:
+            if key not in wanted:
+                continue
+            space = self.spaces[key]
+            v = side.mean(key)
+            probes.append((space, v, "image" if space.takes_images else "text"))
+        if side.text:
+            for space in self.spaces.values():
+                if space.key.value in wanted and space.key.value not in side.rows and space.takes_text:
+                    probes.append((space, space.encode_texts([side.text])[0], "text"))
+        return probes
+
+    # -- where ------------------------------------------------------------------------------
+    def _heatmap(self, space: VectorSpace, image: Any, target: np.ndarray) -> Heatmap:
+        return photo_heatmap(
+            space.encoder(),
+            image,
+            np.asarray(target, dtype=np.float32),
+            method=self.heatmap_method,
+            encode=space.encode_images,
+            **self.heatmap_options,
+        )
+
+    def _image_target(self, space: VectorSpace, side: _Side) -> np.ndarray | None:
+        """B in the image space: its pixels, or its text through the image space's text tower."""
+        v = side.mean(space.key.value)
+        if v is not None:
+            return v
+        text = self._best_text(side)
+        if text and space.takes_text:
+            return np.asarray(space.encode_texts([text])[0], dtype=np.float32)
+        return None
+
+    def _best_text(self, side: _Side) -> str | None:
+        for rows in side.rows.values():
+            texts = [t for t in rows.texts if t]
+            if texts:
+                return texts[0]
+        return side.text
+
+    def _spans(self, side: _Side, by_space: dict[str, Probe], best: dict[str, int]) -> tuple[Span, ...]:
+        """The matched chunk's words, in the space the match is strongest in that takes text."""
+        for key in (Space.TEXT.value, Space.IMAGE.value):
+            if key not in by_space:
+                continue
+            space, q, _kind = by_space[key]
+            if not space.takes_text:
+                continue
+            rows = side.rows.get(key)
+            if rows is not None and key in best and rows.texts[best[key]]:
+                i = best[key]
+                text, start = rows.texts[i] or "", rows.starts[i] or 0
+            elif side.text:
+                # The note has no vectors here (a photo A reaching a note through CLIP's text tower):
+                # its chunks from the text space, the best of them by this space's text tower.
+                chunks = [(t, s) for r in side.rows.values() for t, s in zip(r.texts, r.starts, strict=True) if t]
+                if not chunks:
+                    chunks = [(side.text, 0)]
+                sims = np.asarray(space.encode_texts([t for t, _s in chunks])) @ q
+                text, start = chunks[int(np.argmax(sims))]
+                start = start or 0
+            else:
+                continue
+            return word_spans(space.encode_texts, text, q, offset=start)
+        return ()
+
+    def _segments(self, side: _Side, by_space: dict[str, Probe], best: dict[str, int]) -> tuple[TimedWeight, ...]:
+        if self.transcript is None or side.item_id is None:
+            return ()
+        transcript = self.transcript(side.item_id)
+        if transcript is None or not transcript.segments:
+            return ()
+        for key, rows in side.rows.items():
+            if key not in by_space or key not in best or not by_space[key][0].takes_text:
+                continue
+            start_s, end_s = rows.times[best[key]]
+            segs = list(transcript.segments)
+            if start_s is not None and end_s is not None:
+                inside = [s for s in segs if s.end_s > start_s and s.start_s < end_s]
+                segs = inside or segs
+            space, q, _kind = by_space[key]
+            return segment_weights(space.encode_texts, segs, q)
+        return ()
+
+    # -- concepts ---------------------------------------------------------------------------
+    def _shared(self, by_space: dict[str, Probe], side_b: _Side) -> tuple[str, ...]:
+        scores: dict[str, float] = {}
+        for key, (space, q, _kind) in by_space.items():
+            b = side_b.mean(key)
+            if b is None or not space.takes_text:
+                continue
+            encoder = space.encoder()
+            if not getattr(encoder, "meaningful", True):
+                continue  # a model whose similarities mean nothing shares no concepts
+            matrix = self.concepts.matrix(key, encoder.model_id, space.encode_texts)
+            for word, score in concept_words.shared(matrix, q, b, top=CONCEPTS):
+                scores[word] = max(score, scores.get(word, float("-inf")))
+        ranked = sorted(scores, key=lambda w: -scores[w])
+        return tuple(ranked[:CONCEPTS])
+
+
+def _via(modality: Modality, text: str | None, start_s: float | None) -> str:
+    """What a row of an item is, named as search names a component's `via`."""
+    if start_s is not None:
+        return "transcript"
+    if text is None:
+        return "pixels"
+    return "caption" if modality is Modality.PHOTO else "chunk"
+
+
+__all__ = ["HEATMAP_METHOD", "Explainer"]

@@ -1,0 +1,181 @@
+"""Why two things matched (core.explain): heatmaps over the whole displayed photo, note words, concepts.
+
+Semantics come from the aligned test model the suite trains itself (scenes of one to four shapes)
+and the real all-MiniLM-L6-v2; nothing of ours is replaced by a double.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mmexplorer.core.engine import Engine
+from mmexplorer.core.explain import concepts
+from mmexplorer.core.explain.heatmap import grid_shape, letterbox, overlay, photo_heatmap
+from mmexplorer.core.models import load_image_model
+from mmexplorer.core.types import Modality
+from mmexplorer.devtools import scenes
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def scene_model_dir():
+    """The aligned test model trained on scenes of 1-4 shapes (devtools.aligned SCENE_VERSION, cached)."""
+    from mmexplorer.devtools.aligned import ensure_scene_model
+
+    return ensure_scene_model()
+
+
+def _report(capsys, line: str) -> None:
+    with capsys.disabled():
+        print(f"\n[figures] {line}")
+
+
+@pytest.fixture(scope="module")
+def clip(scene_model_dir):
+    return load_image_model(str(scene_model_dir), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory, scene_model_dir):
+    root = tmp_path_factory.mktemp("explain")
+    lib = root / "lib"
+    lib.mkdir()
+    scenes.render_scene([("red", "circle"), ("blue", "square")], size=224, seed=60_001).image.save(lib / "pair.png")
+    (lib / "pets.md").write_text(
+        "The invoice for the new kitchen tiles arrived on Monday. "
+        "My sister adopted a small grey kitten from the animal shelter.",
+        encoding="utf-8",
+    )
+    engine = Engine(root / "data", image_model=str(scene_model_dir), device="cpu")
+    engine.index([lib])
+    yield engine, lib, root
+    engine.close()
+
+
+def _rotated_photo(path, orientation: int = 6) -> None:
+    """A landscape pair scene (red circle left, blue square right) stored turned on its side; EXIF
+    orientation 6 says how to show it upright."""
+    scene = scenes.render_scene([("red", "circle"), ("blue", "square")], size=224, seed=60_003)
+    upright = scene.image.crop((0, 56, 224, 168))  # the band the two objects sit in: 224 x 112
+    stored = upright.transpose(Image.Transpose.ROTATE_90)  # orientation 6 turns it back (ROTATE_270)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored.save(path, "JPEG", quality=95, exif=exif)
+
+
+def test_grid_covers_the_whole_photo():
+    assert grid_shape(400, 300) == (8, 11)
+    assert grid_shape(300, 400) == (11, 8)
+    assert grid_shape(100, 100, cells=4) == (8, 8)  # never fewer than 8 a side
+    canvas = letterbox(Image.new("RGB", (400, 200), (10, 200, 30)), 224)
+    left, top, right, bottom = canvas.box
+    assert (right - left, bottom - top) == (224, 112) and top == 56  # letterboxed, not centre-cropped
+    assert canvas.fill == (10, 200, 30)
+
+
+def test_heatmap_on_an_exif_rotated_photo(tmp_path, clip):
+    path = tmp_path / "turned.jpg"
+    _rotated_photo(path)
+    from mmexplorer.core.media import photos
+
+    image = photos.load_image(path)
+    assert image.size == (224, 112)  # as displayed
+    target = clip.encode_texts(["a red circle"])[0]
+    heat = photo_heatmap(clip, image, target)
+    grid = np.asarray(heat.grid)
+    assert (heat.rows, heat.cols) == grid.shape == (8, 16)  # landscape as displayed, not as stored
+    assert grid.min() >= 0 and grid.sum() == pytest.approx(1.0, abs=1e-9)
+    left = grid[:, : heat.cols // 2].sum()
+    assert left > 0.7, f"the red circle is on the left of the displayed photo ({left:.2f})"
+    square = np.asarray(photo_heatmap(clip, image, clip.encode_texts(["a blue square"])[0]).grid)
+    assert square[:, heat.cols // 2 :].sum() > 0.7
+    picture = overlay(image, heat)
+    assert picture.size == image.size
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_heatmap_mass_lands_on_the_named_object(clip, n, capsys):
+    cache: dict[str, np.ndarray] = {}
+
+    def heat(image, caption):
+        if caption not in cache:
+            cache[caption] = clip.encode_texts([caption])[0]
+        return photo_heatmap(clip, image, cache[caption]).as_lists()
+
+    figures = scenes.heatmap_figures(heat, n=n, scenes=8, seed=scenes.HELD_OUT_SCENE_SEED + 500)
+    _report(capsys, f"explain heatmaps, {n}-object scenes (8 held-out): {figures}")
+    if n == 2:
+        assert figures["mass"] >= 0.8 and figures["follows"] >= 0.85
+    else:
+        assert figures["mass"] >= 0.6 and figures["peak"] >= 0.8
+
+
+def test_explain_a_query_against_a_photo(library):
+    engine, lib, _root = library
+    red = engine.explain("a red circle", lib / "pair.png")
+    blue = engine.explain("a blue square", lib / "pair.png")
+    assert red.b_modality is Modality.PHOTO and red.heatmap is not None
+    image_component = next(c for c in red.components if c.space == "image")
+    assert image_component.via == "pixels"
+    # the same figures search reports for this photo
+    hit = next(r for r in engine.search(_text("a red circle"), k=5) if r.path == str(lib / "pair.png"))
+    assert red.relevance == pytest.approx(hit.relevance, abs=1e-6)
+    assert image_component.raw == pytest.approx(next(c for c in hit.components if c.space == "image").raw, abs=1e-5)
+    left = lambda h: float(np.asarray(h.grid)[:, : h.cols // 2].sum())
+    assert left(red.heatmap) > 0.6 > left(blue.heatmap)
+    assert {"red", "circle"} & set(red.shared_concepts), red.shared_concepts
+
+
+def test_photo_against_photo_has_both_heatmaps(library, tmp_path):
+    engine, lib, _root = library
+    other = tmp_path / "unindexed.png"
+    scenes.render_scene([("red", "circle")], size=200, seed=60_002).image.save(other)
+    e = engine.explain(other, lib / "pair.png")
+    assert e.heatmap is not None and e.heatmap_a is not None
+    assert e.a_path == str(other)
+    # what of the pair matches a lone red circle: its left half
+    assert np.asarray(e.heatmap.grid)[:, :4].sum() > 0.55
+    back = engine.explain(lib / "pair.png", other)  # B unindexed: encoded on the fly
+    assert back.heatmap is not None and back.components and back.components[0].space == "image"
+
+
+def test_note_spans_weight_the_matched_words(library):
+    engine, lib, _root = library
+    note = lib / "pets.md"
+    text = note.read_text(encoding="utf-8")
+    e = engine.explain("a kitten was adopted", note)
+    assert e.b_modality is Modality.NOTE and e.spans
+    assert all(text[s.start : s.end] == s.text for s in e.spans)
+    assert sum(s.weight for s in e.spans) == pytest.approx(1.0)
+    top = sorted(e.spans, key=lambda s: -s.weight)[:2]
+    assert {s.text.lower() for s in top} & {"kitten", "adopted"}, top
+    text_component = next(c for c in e.components if c.space == "text")
+    assert text_component.via == "chunk" and text_component.relevance > 0.5
+
+
+def test_shared_concepts_vocabulary():
+    words = concepts.vocabulary()
+    assert len(words) >= 1500 and len(set(words)) == len(words)
+    assert all(w == w.lower() and w.isalpha() for w in words)
+    assert {"red", "circle", "kitten", "mountain"} <= set(words)
+
+
+def test_explain_rejects_what_it_cannot_read(library, tmp_path):
+    from mmexplorer.core.errors import UsageError
+
+    engine, _lib, _root = library
+    with pytest.raises(UsageError):
+        engine.explain("a red circle", tmp_path / "missing.png")
+    odd = tmp_path / "data.bin"
+    odd.write_bytes(b"\x00\x01\x02" * 10)
+    with pytest.raises(UsageError):
+        engine.explain("a red circle", odd)
+
+
+def _text(q: str):
+    from mmexplorer.core.types import TextQuery
+
+    return TextQuery(q)
