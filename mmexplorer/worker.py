@@ -42,6 +42,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from mmexplorer import settings as settings_mod
 from mmexplorer.core.errors import Cancelled, MMExplorerError, error_info
 from mmexplorer.core.types import (
+    CaptionReport,
     ErrorInfo,
     FusionWeights,
     IndexReport,
@@ -99,6 +100,28 @@ class IndexRequest:
 
 
 @dataclass(frozen=True)
+class CaptionRequest:
+    """Caption the library's photos (Engine.caption_photos), after indexing and below it in priority.
+
+    `cancel` and `pause` are set by the GUI thread directly: an index request cancels a running
+    caption run (the host starts a new one when the index run is done); `pause` holds it.
+    """
+
+    request_id: int
+    cancel: threading.Event = field(default_factory=threading.Event, compare=False)
+    pause: threading.Event = field(default_factory=threading.Event, compare=False)
+
+
+@dataclass(frozen=True)
+class CaptionSettingsRequest:
+    """Turn captioning on or off for the library, optionally with another captioner spec."""
+
+    request_id: int
+    enabled: bool
+    model: str | None = None
+
+
+@dataclass(frozen=True)
 class SearchRequest:
     request_id: int
     query: Query
@@ -121,17 +144,88 @@ class SetWeightsRequest:
 
 
 @dataclass(frozen=True)
+class TranscribeRequest:
+    """Recognise a spoken query (Engine.transcribe_query); `transcribed(request_id, text)` follows.
+
+    audio: float32 mono samples at `sample_rate` (a numpy array the GUI no longer touches).
+    """
+
+    request_id: int
+    audio: Any = field(compare=False)
+    sample_rate: int = 16_000
+
+
+@dataclass(frozen=True)
 class SaveRecentRequest:
     """Write the library's recent text queries (newest first) into its data dir."""
 
     queries: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class ExplainRequest:
+    """Why item `b` matched `a` (Engine.explain): a query text, an item id, or a photo's path."""
+
+    request_id: int
+    a: str | int
+    b: int
+
+
+@dataclass(frozen=True)
+class CompareRequest:
+    """Two items side by side (Engine.explain(a, b) of two item ids); its own inbox slot, so the
+    Compare window and the detail pane never replace each other's explanation."""
+
+    request_id: int
+    a: int
+    b: int
+
+
+@dataclass(frozen=True)
+class RelatedRequest:
+    """An item's neighbours in every modality (Engine.related)."""
+
+    request_id: int
+    item_id: int
+    k: int = 8
+
+
+@dataclass(frozen=True)
+class MatrixRequest:
+    """Calibrated pairwise relevance of a selection (Engine.similarity_matrix)."""
+
+    request_id: int
+    item_ids: tuple[int, ...]
+    calibrated: bool = True  # False: raw cosines
+
+
 #: Requests that go through the one-slot-per-type inbox instead of the queue.
-InboxRequest = SearchRequest | DetailRequest | SetWeightsRequest | SaveRecentRequest
+InboxRequest = (
+    SearchRequest
+    | DetailRequest
+    | SetWeightsRequest
+    | SaveRecentRequest
+    | ExplainRequest
+    | CompareRequest
+    | RelatedRequest
+    | MatrixRequest
+    | TranscribeRequest
+)
 #: The order a drain serves the inbox in: weights before searches (a search asked for after a
-#: weight change must see the new weights), the cheap file write last.
-_DRAIN_ORDER: tuple[type, ...] = (SetWeightsRequest, SearchRequest, DetailRequest, SaveRecentRequest)
+#: weight change must see the new weights), the cheap file write last. Explanations (up to a
+#: second each) come after the detail a click waits for; related items after the explanation (the
+#: first related answer of a library fits its alignment maps, which takes much longer).
+_DRAIN_ORDER: tuple[type, ...] = (
+    SetWeightsRequest,
+    TranscribeRequest,  # a spoken query is being waited for: its words come before any search
+    SearchRequest,
+    DetailRequest,
+    ExplainRequest,
+    RelatedRequest,
+    CompareRequest,
+    MatrixRequest,
+    SaveRecentRequest,
+)
 
 
 def default_engine_factory(
@@ -158,6 +252,13 @@ class Worker(QObject):
     detail_finished = Signal(int, object)  # request id, ItemDetail
     weights_changed = Signal(int, object)  # request id, FusionWeights (as stored: clamped to [0, 1])
     recent_loaded = Signal(object)  # tuple[str, ...]: the opened library's recent queries
+    transcribed = Signal(int, object)  # request id, str: what a spoken query said
+    explain_finished = Signal(int, object)  # request id, Explanation
+    compare_finished = Signal(int, object)  # request id, Explanation
+    related_finished = Signal(int, object)  # request id, dict[Modality, list[SearchResult]]
+    matrix_finished = Signal(int, object)  # request id, (n, n) float32 numpy array
+    caption_progressed = Signal(int, object)  # request id, Progress (phase "captioning")
+    caption_finished = Signal(int, object)  # request id, CaptionReport
     failed = Signal(int, object)  # request id (0: not tied to a request), ErrorInfo
 
     def __init__(self, engine_factory: EngineFactory = default_engine_factory) -> None:
@@ -219,8 +320,40 @@ class Worker(QObject):
             self._run_search(request)
         elif isinstance(request, DetailRequest):
             self._run_detail(request)
+        elif isinstance(request, TranscribeRequest):
+            self._run_transcribe(request)
+        elif isinstance(request, ExplainRequest | CompareRequest | RelatedRequest | MatrixRequest):
+            self._run_explaining(request)
         else:
             self._run_save_recent(request)
+
+    def _run_explaining(
+        self, request: ExplainRequest | CompareRequest | RelatedRequest | MatrixRequest
+    ) -> None:
+        """Explain, Compare, Related and the matrix: one engine call each, answered by its signal."""
+        try:
+            engine = self._require_engine()
+            if isinstance(request, ExplainRequest | CompareRequest):
+                call, args, done = "explain", (request.a, request.b), (
+                    self.explain_finished if isinstance(request, ExplainRequest) else self.compare_finished
+                )
+            elif isinstance(request, RelatedRequest):
+                call, args, done = "related", (request.item_id,), self.related_finished
+            else:
+                call, args, done = "similarity_matrix", (list(request.item_ids),), self.matrix_finished
+            method = getattr(engine, call, None)
+            if method is None:
+                raise MMExplorerError(f"This library cannot answer {call.replace('_', ' ')} yet")
+            if isinstance(request, RelatedRequest):
+                answer = method(*args, k=request.k)
+            elif isinstance(request, MatrixRequest):
+                answer = method(*args, calibrated=request.calibrated)
+            else:
+                answer = method(*args)
+        except Exception as e:  # noqa: BLE001 - the worker boundary reports every failure
+            self._fail(request.request_id, e)
+            return
+        done.emit(request.request_id, answer)
 
     def _run_search(self, request: SearchRequest) -> None:
         try:
@@ -237,6 +370,17 @@ class Worker(QObject):
             self._fail(request.request_id, e)
             return
         self.detail_finished.emit(request.request_id, detail)
+
+    def _run_transcribe(self, request: TranscribeRequest) -> None:
+        try:
+            engine = self._require_engine()
+            if not hasattr(engine, "transcribe_query"):
+                raise MMExplorerError("This library cannot recognise speech: no speech model is available")
+            text = engine.transcribe_query(request.audio, sample_rate=request.sample_rate)
+        except Exception as e:  # noqa: BLE001 - the worker boundary reports every failure
+            self._fail(request.request_id, e)
+            return
+        self.transcribed.emit(request.request_id, str(text or ""))
 
     def _run_set_weights(self, request: SetWeightsRequest) -> None:
         try:
@@ -350,6 +494,47 @@ class Worker(QObject):
         self.index_finished.emit(request_id, report)
         self._emit_status()
 
+    @Slot(object)
+    def caption(self, request: CaptionRequest) -> None:
+        """Caption photos in small batches; searches and details are served between batches."""
+        request_id = request.request_id
+        last_emit = 0.0
+
+        def on_progress(p: Progress) -> None:
+            nonlocal last_emit
+            now = time.monotonic()
+            if p.phase != "captioning" or now - last_emit >= _PROGRESS_INTERVAL_S or p.done >= p.total:
+                last_emit = now
+                self.caption_progressed.emit(request_id, p)
+            self.drain()
+
+        report = CaptionReport(cancelled=True)
+        try:
+            engine = self._require_engine()
+            if request.cancel.is_set():
+                raise Cancelled("cancelled before it started")
+            if not hasattr(engine, "caption_photos"):
+                report = CaptionReport(reason="this library cannot caption photos")
+            else:
+                report = engine.caption_photos(progress=on_progress, cancel=request.cancel.is_set, pause=request.pause)
+        except Cancelled:
+            report = CaptionReport(cancelled=True)
+        except Exception as e:  # noqa: BLE001 - the worker boundary reports every failure
+            self._fail(request_id, e)
+        self.caption_finished.emit(request_id, report)
+        self._emit_status()
+
+    @Slot(object)
+    def set_captions(self, request: CaptionSettingsRequest) -> None:
+        try:
+            engine = self._require_engine()
+            if request.model:
+                engine.set_caption_model(request.model)
+            engine.set_captions_enabled(request.enabled)
+        except Exception as e:  # noqa: BLE001 - the worker boundary reports every failure
+            self._fail(request.request_id, e)
+        self._emit_status()
+
     @Slot()
     def refresh_status(self) -> None:
         self._emit_status()
@@ -395,6 +580,8 @@ class WorkerHost(QObject):
     add_roots_requested = Signal(object)  # AddRootsRequest
     remove_root_requested = Signal(object)  # RemoveRootRequest
     index_requested = Signal(object)  # IndexRequest
+    caption_requested = Signal(object)  # CaptionRequest
+    caption_settings_requested = Signal(object)  # CaptionSettingsRequest
     drain_requested = Signal()
     status_requested = Signal()
     shutdown_requested = Signal()
@@ -412,6 +599,13 @@ class WorkerHost(QObject):
     detail_finished = Signal(int, object)
     weights_changed = Signal(int, object)  # request id, FusionWeights as stored
     recent_loaded = Signal(object)  # tuple[str, ...]
+    transcribed = Signal(int, object)  # request id, str (the newest spoken query's words only)
+    explain_finished = Signal(int, object)  # request id, Explanation (the newest explain only)
+    compare_finished = Signal(int, object)  # request id, Explanation (the newest compare only)
+    related_finished = Signal(int, object)  # request id, dict[Modality, list[SearchResult]]
+    matrix_finished = Signal(int, object)  # request id, (n, n) float32 array
+    caption_progressed = Signal(object)  # Progress of the running caption run
+    caption_finished = Signal(object)  # CaptionReport
     failed = Signal(int, object)  # request id (0: not tied to a request), ErrorInfo
     busy_changed = Signal(bool)
 
@@ -428,6 +622,8 @@ class WorkerHost(QObject):
         self._cancels: dict[int, threading.Event] = {}
         self._latest_search = 0
         self._latest_detail = 0
+        self._latest_transcribe = 0
+        self._latest: dict[type, int] = {}  # newest request id per explain-like request type
         self._pending_searches = 0
         self.models_loaded = False
         self.model_infos: tuple[ModelInfo, ...] = ()
@@ -435,6 +631,10 @@ class WorkerHost(QObject):
         self.data_dir: str | None = None
         self.last_progress: Progress | None = None
         self._closed = False
+        self.auto_caption = True  # caption photos after each index run (the library may have it off)
+        self._captions: dict[int, CaptionRequest] = {}  # queued or running caption runs
+        self.captions_paused = False
+        self.caption_progress: Progress | None = None
 
         q = Qt.ConnectionType.QueuedConnection
         w = self.worker
@@ -443,6 +643,8 @@ class WorkerHost(QObject):
         self.add_roots_requested.connect(w.add_roots, q)
         self.remove_root_requested.connect(w.remove_root, q)
         self.index_requested.connect(w.index, q)
+        self.caption_requested.connect(w.caption, q)
+        self.caption_settings_requested.connect(w.set_captions, q)
         self.drain_requested.connect(w.drain, q)
         self.status_requested.connect(w.refresh_status, q)
         self.shutdown_requested.connect(w.shutdown, q)
@@ -458,6 +660,13 @@ class WorkerHost(QObject):
         w.detail_finished.connect(self._on_detail_finished, q)
         w.weights_changed.connect(self._on_weights_changed, q)
         w.recent_loaded.connect(self._on_recent_loaded, q)
+        w.transcribed.connect(self._on_transcribed, q)
+        w.explain_finished.connect(self._on_explain_finished, q)
+        w.compare_finished.connect(self._on_compare_finished, q)
+        w.related_finished.connect(self._on_related_finished, q)
+        w.matrix_finished.connect(self._on_matrix_finished, q)
+        w.caption_progressed.connect(self._on_caption_progressed, q)
+        w.caption_finished.connect(self._on_caption_finished, q)
         w.failed.connect(self._on_failed, q)
         self._thread.start()
 
@@ -491,12 +700,46 @@ class WorkerHost(QObject):
     def index(self, roots: Iterable[str] | None = None) -> int:
         """Queue an index pass over `roots` (None: every root of the library)."""
         request = IndexRequest(self._next(), None if roots is None else tuple(str(r) for r in roots))
+        self.cancel_captions()  # indexing comes first; captioning starts again when it is done
         before = self.busy
         self._cancels[request.request_id] = request.cancel
         self.index_requested.emit(request)
         if self.busy != before:
             self.busy_changed.emit(self.busy)
         return request.request_id
+
+    def caption(self) -> int:
+        """Queue a caption run (Engine.caption_photos); progress comes as caption_progressed."""
+        request = CaptionRequest(self._next())
+        if self.captions_paused:
+            request.pause.set()
+        self._captions[request.request_id] = request
+        self.caption_requested.emit(request)
+        return request.request_id
+
+    def pause_captions(self, paused: bool = True) -> None:
+        """Hold (or resume) captioning between batches; searches are still served."""
+        self.captions_paused = paused
+        for request in self._captions.values():
+            (request.pause.set if paused else request.pause.clear)()
+
+    def cancel_captions(self) -> None:
+        for request in self._captions.values():
+            request.cancel.set()
+
+    @property
+    def captioning(self) -> bool:
+        return bool(self._captions)
+
+    def set_captions(self, enabled: bool, model: str | None = None) -> int:
+        """Turn captioning on or off for the open library (and maybe choose its captioner)."""
+        rid = self._next()
+        if not enabled:
+            self.cancel_captions()
+        self.caption_settings_requested.emit(CaptionSettingsRequest(rid, enabled, model))
+        if enabled and not self.indexing:
+            self.caption()
+        return rid
 
     def cancel_index(self) -> None:
         """Cancel the running index pass and any queued one. Takes effect at the next batch."""
@@ -526,6 +769,22 @@ class WorkerHost(QObject):
         self.drain_requested.emit()
         return rid
 
+    def transcribe(self, audio: Any, *, sample_rate: int = 16_000) -> int:
+        """Recognise a spoken query on the worker; transcribed(request_id, text) or failed follows.
+
+        Only the newest one is answered: a query spoken again replaces one not yet recognised.
+        """
+        rid = self._next()
+        self._latest_transcribe = rid
+        self.worker.post(TranscribeRequest(rid, audio, int(sample_rate)))
+        self.drain_requested.emit()
+        return rid
+
+    def cancel_transcribe(self) -> None:
+        """Forget the spoken query being recognised: its words will not come."""
+        self._latest_transcribe = self._next()
+        self.worker.discard(TranscribeRequest)
+
     def set_weights(self, weights: FusionWeights) -> int:
         """Store new fusion weights in the library; weights_changed(request_id, stored) follows.
 
@@ -535,6 +794,31 @@ class WorkerHost(QObject):
         self.worker.post(SetWeightsRequest(rid, weights))
         self.drain_requested.emit()
         return rid
+
+    def _post_latest(self, request: ExplainRequest | CompareRequest | RelatedRequest | MatrixRequest) -> int:
+        self._latest[type(request)] = request.request_id
+        self.worker.post(request)
+        self.drain_requested.emit()
+        return request.request_id
+
+    def explain(self, a: str | int, b: int) -> int:
+        """Why item `b` matched `a` (a query text, an item id or a photo's path); explain_finished follows.
+
+        A newer explain replaces one still waiting, and only the newest answer is relayed.
+        """
+        return self._post_latest(ExplainRequest(self._next(), a, int(b)))
+
+    def compare(self, a: int, b: int) -> int:
+        """Explain two items against each other for the Compare window; compare_finished follows."""
+        return self._post_latest(CompareRequest(self._next(), int(a), int(b)))
+
+    def related(self, item_id: int, k: int = 8) -> int:
+        """An item's neighbours in each modality; related_finished(request_id, {modality: results})."""
+        return self._post_latest(RelatedRequest(self._next(), int(item_id), int(k)))
+
+    def similarity_matrix(self, item_ids: Iterable[int], *, calibrated: bool = True) -> int:
+        """Pairwise relevance (or raw cosine) of these items; matrix_finished(request_id, array) follows."""
+        return self._post_latest(MatrixRequest(self._next(), tuple(int(i) for i in item_ids), calibrated))
 
     @property
     def weights(self) -> FusionWeights | None:
@@ -572,8 +856,12 @@ class WorkerHost(QObject):
             return True
         self._closed = True
         self.cancel_index()
+        self.cancel_captions()
         self.worker.discard(SearchRequest)
         self.worker.discard(DetailRequest)
+        self.worker.discard(TranscribeRequest)
+        for kind in (ExplainRequest, CompareRequest, RelatedRequest, MatrixRequest):
+            self.worker.discard(kind)
         self.shutdown_requested.emit()
         ok = self._thread.wait(timeout_ms)
         if not ok:
@@ -620,6 +908,19 @@ class WorkerHost(QObject):
         self.index_finished.emit(report)
         if self.busy != before:
             self.busy_changed.emit(self.busy)
+        if self.auto_caption and not self._closed and not self._cancels and not report.cancelled:
+            self.caption()
+
+    @Slot(int, object)
+    def _on_caption_progressed(self, rid: int, progress: Progress) -> None:
+        self.caption_progress = progress
+        self.caption_progressed.emit(progress)
+
+    @Slot(int, object)
+    def _on_caption_finished(self, rid: int, report: CaptionReport) -> None:
+        self._captions.pop(rid, None)
+        self.caption_progress = None
+        self.caption_finished.emit(report)
 
     @Slot(int, object)
     def _on_search_finished(self, rid: int, results: list[SearchResult]) -> None:
@@ -637,9 +938,35 @@ class WorkerHost(QObject):
     def _on_weights_changed(self, rid: int, weights: FusionWeights) -> None:
         self.weights_changed.emit(rid, weights)
 
+    # Answers to explain-like requests: relayed only when they answer the newest of their type.
+    @Slot(int, object)
+    def _on_explain_finished(self, rid: int, answer: object) -> None:
+        if rid == self._latest.get(ExplainRequest):
+            self.explain_finished.emit(rid, answer)
+
+    @Slot(int, object)
+    def _on_compare_finished(self, rid: int, answer: object) -> None:
+        if rid == self._latest.get(CompareRequest):
+            self.compare_finished.emit(rid, answer)
+
+    @Slot(int, object)
+    def _on_related_finished(self, rid: int, answer: object) -> None:
+        if rid == self._latest.get(RelatedRequest):
+            self.related_finished.emit(rid, answer)
+
+    @Slot(int, object)
+    def _on_matrix_finished(self, rid: int, answer: object) -> None:
+        if rid == self._latest.get(MatrixRequest):
+            self.matrix_finished.emit(rid, answer)
+
     @Slot(object)
     def _on_recent_loaded(self, queries: tuple[str, ...]) -> None:
         self.recent_loaded.emit(tuple(queries))
+
+    @Slot(int, object)
+    def _on_transcribed(self, rid: int, text: str) -> None:
+        if rid == self._latest_transcribe:
+            self.transcribed.emit(rid, text)
 
     @Slot(int, object)
     def _on_failed(self, rid: int, info: ErrorInfo) -> None:

@@ -8,6 +8,9 @@
   sentences and short everyday queries (core/data/everyday_words_en.txt) that match no scene. ("image" queries): renders against renders of the same scene.
   Background: a second set of renders. For the app's real CLIP models these scenes are what they
   can label themselves offline; how well the fit transfers to real photos is not measured here.
+- CLAP models ("text" queries): synthesized sounds (devtools.sound) with several captions per kind,
+  the other kinds' sounds as mismatched negatives, and the everyday sentences and words above that
+  match no sound; ("audio" queries): other renders of each kind. Background: a second set of renders.
 """
 
 from __future__ import annotations
@@ -125,4 +128,75 @@ def image_text_data(encode_images: Any, encode_texts: Any, *, image_size: int, k
         positives=positives,
         background=back_vecs,
         source=f"captions of {len(classes)} rendered scenes and {len(unrelated)} unrelated queries",
+    )
+
+
+# -- the sound space (CLAP): synthesized sounds and their captions ----------------------------------
+
+_SOUND_SEEDS = {"items": 7_400_000, "background": 7_500_000, "queries": 7_600_000}
+
+
+def _sound_renders(seed0: int, sample_rate: int, per_kind: int) -> tuple[list[np.ndarray], list[int]]:
+    # The synthesizer ships with the package (devtools.sound) and needs no model.
+    from mmexplorer.devtools.sound import SOUND_KINDS, render_sound
+
+    clips, owner = [], []
+    for label, kind in enumerate(SOUND_KINDS):
+        for i in range(per_kind):
+            clips.append(render_sound(kind.key, seed=seed0 + i, sr=sample_rate))
+            owner.append(label)
+    return clips, owner
+
+
+def sound_text_data(
+    encode_audio: Any, encode_texts: Any, *, sample_rate: int, kind: str, per_kind: int = 3
+) -> CalibrationData:
+    """Pairs for an audio-text model (CLAP); kind "text" (captions -> sounds) or "audio" (sound -> sound).
+
+    Items are synthesized sounds (devtools.sound: low and high tones, rising and falling chirps,
+    noise bursts, clicks, beeps), `per_kind` of each. "text": every caption of a kind is a query
+    whose positives are that kind's sounds, so the other kinds' sounds are its mismatched
+    negatives; everyday sentences and short everyday queries match no sound. "audio": other
+    renders of each kind against the items. Background: a second set of renders. For the real
+    CLAP models these are what they can be calibrated on offline; how well the fit transfers to
+    real recordings is not measured here.
+
+    Args:
+        encode_audio: (list of mono float32 arrays at sample_rate) -> unit vectors.
+        encode_texts: (list[str]) -> unit vectors.
+        sample_rate: the model's rate.
+        kind: "text" or "audio".
+        per_kind: items of each sound kind.
+    """
+    from mmexplorer.devtools.sound import SOUND_KINDS
+
+    items, owner = _sound_renders(_SOUND_SEEDS["items"], sample_rate, per_kind)
+    background, _ = _sound_renders(_SOUND_SEEDS["background"], sample_rate, per_kind)
+    item_vecs = np.asarray(encode_audio(items), np.float32)
+    back_vecs = np.asarray(encode_audio(background), np.float32)
+    members = [frozenset(i for i, o in enumerate(owner) if o == label) for label in range(len(SOUND_KINDS))]
+    if kind == "audio":
+        probes, probe_owner = _sound_renders(_SOUND_SEEDS["queries"], sample_rate, 1)
+        return CalibrationData(
+            queries=np.asarray(encode_audio(probes), np.float32),
+            items=item_vecs,
+            positives=[members[o] for o in probe_owner],
+            background=back_vecs,
+            source=f"{len(SOUND_KINDS)} kinds of synthesized sound against other renders of the same kinds",
+        )
+    queries: list[str] = []
+    positives: list[frozenset[int]] = []
+    for label, sound in enumerate(SOUND_KINDS):
+        for caption in sound.captions:
+            queries.append(caption)
+            positives.append(members[label])
+    unrelated = background_sentences()[::2] + _lines(EVERYDAY_WORDS)
+    queries += unrelated
+    positives += [frozenset()] * len(unrelated)
+    return CalibrationData(
+        queries=np.asarray(encode_texts(queries), np.float32),
+        items=item_vecs,
+        positives=positives,
+        background=back_vecs,
+        source=f"captions of {len(SOUND_KINDS)} kinds of synthesized sound and {len(unrelated)} unrelated queries",
     )

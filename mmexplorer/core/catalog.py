@@ -19,7 +19,7 @@ from pathlib import Path
 from mmexplorer.core import paths
 from mmexplorer.core.errors import CatalogError
 from mmexplorer.core.names import display_path, from_stored, to_stored
-from mmexplorer.core.types import Chunk, ItemDetail, Modality, SkippedFile
+from mmexplorer.core.types import Chunk, ItemDetail, Modality, Segment, SkippedFile, Transcript
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,38 @@ _MIGRATIONS: list[str] = [
     UPDATE items SET path = replace(path, char(65535), char(65535) || char(65535)) WHERE instr(path, char(65535)) > 0;
     UPDATE roots SET path = replace(path, char(65535), char(65535) || char(65535)) WHERE instr(path, char(65535)) > 0;
     """,
+    # 4: recordings (issue 9). A recording's Whisper segments with their times, its detected language,
+    # length and the speech model that made the transcript; a chunk may cover a stretch of time
+    # (a transcript window: start_s/end_s, with start/end its character offsets in the transcript).
+    # Recordings that were only catalogued wait for transcription.
+    """
+    ALTER TABLE items ADD COLUMN language TEXT;
+    ALTER TABLE items ADD COLUMN duration_s REAL;
+    ALTER TABLE items ADD COLUMN speech_model TEXT;
+    ALTER TABLE chunks ADD COLUMN start_s REAL;
+    ALTER TABLE chunks ADD COLUMN end_s REAL;
+    CREATE TABLE segments(
+        item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+        ord INTEGER NOT NULL,
+        start_s REAL NOT NULL,
+        end_s REAL NOT NULL,
+        text TEXT NOT NULL,
+        PRIMARY KEY(item_id, ord)
+    );
+    UPDATE items SET status = 'pending', error = NULL WHERE modality = 'recording' AND status = 'unsupported';
+    """,
+    # 5: captions (issue 10). A photo's generated caption, one
+    # per item, with the captioner's model id (redone when it changes) and the content hash it was
+    # made from (redone when the photo changes). Its text-space vector is an ordinary chunk.
+    """
+    CREATE TABLE IF NOT EXISTS captions(
+        item_id INTEGER PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,
+        model_id TEXT NOT NULL,
+        text TEXT NOT NULL,
+        content_hash TEXT,
+        made_at REAL NOT NULL
+    );
+    """,
 ]
 VERSION = len(_MIGRATIONS)
 
@@ -148,6 +180,9 @@ class ItemRow:
     width: int | None
     height: int | None
     taken_at: float | None = None
+    language: str | None = None  # a recording's detected language
+    duration_s: float | None = None  # a recording's length
+    speech_model: str | None = None  # the speech model id that made its transcript
 
     @property
     def when(self) -> float:
@@ -164,9 +199,14 @@ class ChunkRow:
     start: int | None
     end: int | None
     text: str | None
+    start_s: float | None = None  # a transcript chunk's stretch of the recording
+    end_s: float | None = None
 
 
-_ITEM_COLUMNS = "id, path, modality, size, mtime_ns, content_hash, status, error, width, height, taken_at"
+_ITEM_COLUMNS = (
+    "id, path, modality, size, mtime_ns, content_hash, status, error, width, height, taken_at, "
+    "language, duration_s, speech_model"
+)
 
 
 def _item_row(row: Sequence) -> ItemRow:
@@ -306,26 +346,112 @@ class Catalog:
         width: int | None = None,
         height: int | None = None,
         taken_at: float | None = None,
+        language: str | None = None,
+        duration_s: float | None = None,
+        speech_model: str | None = None,
+        segments: Sequence[Segment] | None = None,
     ) -> int:
-        """Insert or update the item at `path` and return its id (ids survive updates)."""
+        """Insert or update the item at `path` and return its id (ids survive updates).
+
+        `segments` (a recording's transcript) replace the item's stored ones when given.
+        """
         indexed_at = time.time() if status == INDEXED else None
         if error is not None:  # a reason is for people: a path quoted in it is shown, not kept
             error = display_path(error)
         row = self._db.execute(
             """
             INSERT INTO items(path, modality, size, mtime_ns, content_hash, status, error, width, height,
-                              indexed_at, taken_at)
-            VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              indexed_at, taken_at, language, duration_s, speech_model)
+            VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(path) DO UPDATE SET modality=excluded.modality, size=excluded.size,
                 mtime_ns=excluded.mtime_ns, content_hash=excluded.content_hash, status=excluded.status,
                 error=excluded.error, width=excluded.width, height=excluded.height,
-                indexed_at=excluded.indexed_at, taken_at=excluded.taken_at
+                indexed_at=excluded.indexed_at, taken_at=excluded.taken_at, language=excluded.language,
+                duration_s=excluded.duration_s, speech_model=excluded.speech_model
             RETURNING id
             """,
             (to_stored(path), modality, size, mtime_ns, content_hash, status, error, width, height, indexed_at,
-             taken_at),
+             taken_at, language, duration_s, speech_model),
         ).fetchone()
-        return int(row[0])
+        item_id = int(row[0])
+        if segments is not None:
+            self.replace_segments(item_id, segments)
+        return item_id
+
+    # -- transcripts ------------------------------------------------------------------------
+    def replace_segments(self, item_id: int, segments: Sequence[Segment]) -> None:
+        """Replace a recording's transcript segments (in order)."""
+        self._db.execute("DELETE FROM segments WHERE item_id=?", (item_id,))
+        self._db.executemany(
+            "INSERT INTO segments(item_id, ord, start_s, end_s, text) VALUES(?, ?, ?, ?, ?)",
+            [(item_id, i, float(s.start_s), float(s.end_s), s.text or "") for i, s in enumerate(segments)],
+        )
+
+    def segments(self, item_id: int) -> list[Segment]:
+        """A recording's transcript segments in order (empty: silent, or not transcribed)."""
+        return [
+            Segment(start_s, end_s, text)
+            for start_s, end_s, text in self._db.execute(
+                "SELECT start_s, end_s, text FROM segments WHERE item_id=? ORDER BY ord", (item_id,)
+            )
+        ]
+
+    def segments_between(self, item_id: int, start_s: float, end_s: float) -> list[Segment]:
+        """The segments of a recording that lie within [start_s, end_s] (a transcript chunk's)."""
+        return [
+            Segment(a, b, text)
+            for a, b, text in self._db.execute(
+                "SELECT start_s, end_s, text FROM segments WHERE item_id=? AND start_s >= ? AND end_s <= ? "
+                "ORDER BY ord",
+                (item_id, start_s - 1e-3, end_s + 1e-3),
+            )
+        ]
+
+    def pending_unless_speech_model(self, model_id: str) -> int:
+        """Re-queue the recordings whose transcript another speech model made; returns how many."""
+        cur = self._db.execute(
+            "UPDATE items SET status=? WHERE modality='recording' AND status=? AND speech_model IS NOT ?",
+            (PENDING, INDEXED, model_id),
+        )
+        return cur.rowcount
+
+    def count_modality(self, modality: str) -> int:
+        """Catalogued items of a modality, whatever their state."""
+        return self._db.execute("SELECT COUNT(*) FROM items WHERE modality=?", (modality,)).fetchone()[0]
+
+    def status_counts(self, modality: str) -> dict[str, int]:
+        """Items of a modality per state (indexed, pending, skipped, unsupported)."""
+        return dict(
+            self._db.execute("SELECT status, COUNT(*) FROM items WHERE modality=? GROUP BY status", (modality,))
+        )
+
+    def pending_reasons(self, modality: str, *, limit: int = 1000) -> list[SkippedFile]:
+        """Items of a modality left pending, with the reason they wait (if one was recorded)."""
+        return [
+            SkippedFile(path=from_stored(p), modality=m, reason=e or "not indexed yet")
+            for p, m, e in self._db.execute(
+                "SELECT path, modality, error FROM items WHERE modality=? AND status=? ORDER BY path LIMIT ?",
+                (modality, PENDING, limit),
+            )
+        ]
+
+    def languages(self, modality: str) -> dict[str, int]:
+        """Indexed items of a modality per detected language."""
+        return dict(
+            self._db.execute(
+                "SELECT language, COUNT(*) FROM items WHERE modality=? AND status=? AND language IS NOT NULL "
+                "GROUP BY language ORDER BY COUNT(*) DESC",
+                (modality, INDEXED),
+            )
+        )
+
+    def item_texts(self, *, limit: int = 20_000) -> Iterator[str]:
+        """Each item's text as its chunks hold it (notes, transcripts): for the library's vocabulary."""
+        for (text,) in self._db.execute(
+            "SELECT group_concat(text, ' ') FROM chunks WHERE text IS NOT NULL GROUP BY item_id LIMIT ?", (limit,)
+        ):
+            if text:
+                yield text
 
     def move_item(self, item_id: int, new_path: str, *, size: int, mtime_ns: int) -> None:
         """A file was renamed or moved with its content intact: keep its id, chunks and vectors."""
@@ -367,9 +493,10 @@ class Catalog:
                 ).fetchone()
             else:
                 row = self._db.execute(
-                    'INSERT INTO chunks(item_id, space, ord, start, "end", text) VALUES(?, ?, ?, ?, ?, ?) '
-                    "RETURNING id",
-                    (item_id, space, chunk.ord, chunk.start, chunk.end, chunk.text),
+                    'INSERT INTO chunks(item_id, space, ord, start, "end", text, start_s, end_s) '
+                    "VALUES(?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    (item_id, space, chunk.ord, chunk.start, chunk.end, chunk.text,
+                     getattr(chunk, "start_s", None), getattr(chunk, "end_s", None)),
                 ).fetchone()
             new.append(int(row[0]))
         return old, new
@@ -392,7 +519,8 @@ class Catalog:
         for batch in _batches(list(chunk_ids), 900):
             marks = ",".join("?" * len(batch))
             for row in self._db.execute(
-                f'SELECT id, item_id, space, ord, start, "end", text FROM chunks WHERE id IN ({marks})', batch
+                f'SELECT id, item_id, space, ord, start, "end", text, start_s, end_s FROM chunks WHERE id IN ({marks})',
+                batch,
             ):
                 out[row[0]] = ChunkRow(*row)
         return out
@@ -457,7 +585,66 @@ class Catalog:
             for p, m, e in self._db.execute(sql, args)
         ]
 
-    def detail(self, row: ItemRow, *, text: str | None = None) -> ItemDetail:
+    # -- captions (issue 10) ---------------------------------------------------------------
+    def set_caption(self, item_id: int, text: str, *, model_id: str, content_hash: str | None) -> None:
+        """Store a photo's generated caption (replacing an older one)."""
+        self._db.execute(
+            "INSERT INTO captions(item_id, model_id, text, content_hash, made_at) VALUES(?, ?, ?, ?, ?) "
+            "ON CONFLICT(item_id) DO UPDATE SET model_id=excluded.model_id, text=excluded.text, "
+            "content_hash=excluded.content_hash, made_at=excluded.made_at",
+            (item_id, model_id, text, content_hash, time.time()),
+        )
+
+    def captions(self, item_ids: Iterable[int]) -> dict[int, str]:
+        """Stored captions by item id (whatever model made them)."""
+        out: dict[int, str] = {}
+        for batch in _batches(list(item_ids), 900):
+            marks = ",".join("?" * len(batch))
+            out.update(self._db.execute(f"SELECT item_id, text FROM captions WHERE item_id IN ({marks})", batch))
+        return out
+
+    _STALE_CAPTION = (
+        "items.modality=? AND items.status=? AND (captions.item_id IS NULL OR captions.model_id != ? "
+        "OR captions.content_hash IS NOT items.content_hash)"
+    )
+
+    def photos_to_caption(self, model_id: str, *, limit: int | None = None) -> list[ItemRow]:
+        """Indexed photos with no caption by `model_id` for their current content, oldest id first."""
+        sql = (
+            f"SELECT {', '.join('items.' + c.strip() for c in _ITEM_COLUMNS.split(','))} FROM items "
+            f"LEFT JOIN captions ON captions.item_id = items.id WHERE {self._STALE_CAPTION} ORDER BY items.id"
+        )
+        args: tuple = (Modality.PHOTO.value, INDEXED, model_id)
+        if limit is not None:
+            sql += " LIMIT ?"
+            args += (limit,)
+        return [_item_row(r) for r in self._db.execute(sql, args)]
+
+    def captions_to_embed(self, model_id: str, space: str) -> list[tuple[int, str]]:
+        """(item id, caption) of indexed photos with a current caption but no chunk in `space`."""
+        return self._db.execute(
+            "SELECT items.id, captions.text FROM items JOIN captions ON captions.item_id = items.id "
+            "WHERE items.modality=? AND items.status=? AND captions.model_id=? "
+            "AND captions.content_hash IS items.content_hash "
+            "AND NOT EXISTS (SELECT 1 FROM chunks WHERE chunks.item_id = items.id AND chunks.space = ?) "
+            "ORDER BY items.id",
+            (Modality.PHOTO.value, INDEXED, model_id, space),
+        ).fetchall()
+
+    def caption_counts(self, model_id: str | None) -> tuple[int, int]:
+        """(photos captioned by `model_id` for their current content, indexed photos)."""
+        total = self._db.execute(
+            "SELECT COUNT(*) FROM items WHERE modality=? AND status=?", (Modality.PHOTO.value, INDEXED)
+        ).fetchone()[0]
+        if model_id is None:
+            return 0, total
+        stale = self._db.execute(
+            f"SELECT COUNT(*) FROM items LEFT JOIN captions ON captions.item_id = items.id WHERE {self._STALE_CAPTION}",
+            (Modality.PHOTO.value, INDEXED, model_id),
+        ).fetchone()[0]
+        return total - stale, total
+
+    def detail(self, row: ItemRow, *, text: str | None = None, transcript: Transcript | None = None) -> ItemDetail:
         return ItemDetail(
             item_id=row.id,
             path=row.path,
@@ -469,6 +656,8 @@ class Catalog:
             height=row.height,
             error=row.error,
             text=text,
+            duration_s=row.duration_s,
+            transcript=transcript,
         )
 
 

@@ -17,10 +17,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
+
+import numpy as np
 
 from mmexplorer.core import catalog as cat
 from mmexplorer.core import paths
+from mmexplorer.core.align import Aligner
 from mmexplorer.core.errors import UsageError
 from mmexplorer.core.index import VectorIndex
 from mmexplorer.core.indexer import Indexer
@@ -29,6 +32,9 @@ from mmexplorer.core.relevance import RelevanceCache
 from mmexplorer.core.search import Searcher
 from mmexplorer.core.spaces import SpaceOptions, Spaces, VectorSpace
 from mmexplorer.core.types import (
+    CaptionReport,
+    CaptionStatus,
+    Explanation,
     FusionWeights,
     IndexReport,
     ItemDetail,
@@ -39,6 +45,8 @@ from mmexplorer.core.types import (
     Query,
     SearchResult,
     Space,
+    Transcript,
+    TranscriptionStatus,
 )
 
 log = logging.getLogger(__name__)
@@ -60,6 +68,8 @@ class Engine:
         data_dir: str | os.PathLike[str] | None = None,
         *,
         image_model: str | None = None,
+        speech_model: str | None = None,
+        sound_model: str | None = None,
         device: str = "auto",
         on_model_status: Callable[[ModelStatus], None] | None = None,
     ) -> None:
@@ -71,12 +81,20 @@ class Engine:
         self.on_lock_wait: Callable[[int | None], None] | None = None
         self.catalog = cat.Catalog(paths.catalog_path(self.data_dir))
         self.options = SpaceOptions(paths.index_dir(self.data_dir), device=device, on_status=on_model_status)
-        self.spaces = Spaces(self.catalog, self.options, requested={Space.IMAGE: image_model})
+        self.spaces = Spaces(
+            self.catalog, self.options, requested={Space.IMAGE: image_model, Space.SOUND: sound_model}
+        )
+        self.requested_speech_model = _checked_speech_spec(speech_model)
+        self.speech = _speech_slot(self, device, on_model_status)
+        self._hotwords: tuple[str | None, list[str]] = (None, [])
         self.searcher = Searcher(
             self.catalog, self.spaces, cache=RelevanceCache(paths.calibration_dir(self.data_dir))
         )
         self.indexer_batch_size = 32
+        self._aligner: Aligner | None = None  # alignment maps, made on first `related`
         self._generation = self.catalog.get_meta(_GENERATION_KEY)  # the last write this Engine has seen
+        self._captioner: Any = None  # loaded on the first caption_photos (issue 10)
+        self._captioner_spec: str | None = None
         # Reconciling writes; while another process indexes, its unsaved vectors are not lost items.
         if self.write_lock.try_acquire(purpose=CHECKING):
             try:
@@ -141,12 +159,16 @@ class Engine:
     def load_models(self) -> list[ModelInfo]:
         """Load every space's encoder now (the GUI does this in the background at start)."""
         # The text space first: it loads in a second, and notes become searchable meanwhile.
+        # A space that is not eager (sound: CLAP is large) loads only once the library has vectors
+        # in it, so a library without recordings never loads or downloads it.
         for space in sorted(self.spaces.values(), key=lambda s: s.key is Space.IMAGE):
-            space.encoder()
+            if space.wanted:
+                space.encoder()
         return self.model_info()
 
     def model_info(self) -> list[ModelInfo]:
-        return self.spaces.model_info()
+        speech = self.speech.info()
+        return self.spaces.model_info() + ([speech] if speech is not None else [])
 
     def space(self, key: Space | str) -> VectorSpace:
         return self.spaces[key]
@@ -231,14 +253,140 @@ class Engine:
         for space in self.spaces.values():
             if space.wants_new_model:
                 space.encoder()
-        indexer = Indexer(self.catalog, self.spaces, exclude=[self.data_dir], batch_size=self.indexer_batch_size)
+        self._prepare_speech()
+        indexer = Indexer(
+            self.catalog, self.spaces, handlers=(handlers := self._handlers()), exclude=[self.data_dir],
+            batch_size=self.indexer_batch_size,
+        )
         report = indexer.run(chosen, progress=progress, cancel=cancel)
+        recorder = handlers.get(Modality.RECORDING)
+        if getattr(recorder, "load_attempted", False):
+            error = getattr(recorder, "sound_error", None)
+            with self.catalog.transaction():
+                self.catalog.set_meta(_SOUND_ERROR_KEY, error or "")
         self.spaces.optimise(background=background_rebuild)
         return report
 
     def optimise_indexes(self, *, background: bool = False) -> list[Space]:
         """Switch each space to the index kind its size calls for (see `Spaces.optimise`)."""
         return self.spaces.optimise(background=background)
+
+    # -- captions (issue 10) ----------------------------------------------------------------
+    @property
+    def caption_spec(self) -> str:
+        """The captioner this library uses (remembered in its catalog; default blip-base)."""
+        from mmexplorer.core.models.registry import DEFAULT_CAPTION_MODEL
+
+        return self.catalog.get_meta(_CAPTION_SPEC_KEY) or DEFAULT_CAPTION_MODEL
+
+    def set_caption_model(self, spec: str) -> str:
+        """Remember a captioner for this library and turn captioning on (raises UsageError for a bad spec).
+
+        Photos captioned by another model are captioned again on the next `caption_photos`.
+        """
+        from mmexplorer.core.models.registry import parse_caption_spec
+
+        parsed = parse_caption_spec(spec)
+        name = str(parsed.path) if parsed.path is not None else parsed.name
+        with self.catalog.transaction():
+            self.catalog.set_meta(_CAPTION_SPEC_KEY, name)
+            self.catalog.set_meta(_CAPTIONS_ON_KEY, "1")
+        if self._captioner is not None and self._captioner_spec != name:
+            self._captioner.release()
+            self._captioner = None
+        return name
+
+    @property
+    def captions_enabled(self) -> bool:
+        return self.catalog.get_meta(_CAPTIONS_ON_KEY) != "0"
+
+    def set_captions_enabled(self, enabled: bool) -> None:
+        """Turn photo captioning on or off for this library (stored captions stay, and stay searchable)."""
+        with self.catalog.transaction():
+            self.catalog.set_meta(_CAPTIONS_ON_KEY, "1" if enabled else "0")
+
+    def captioner(self) -> Any:
+        """The library's captioner, loaded on first use (raises ModelUnavailableError, UsageError)."""
+        spec = self.caption_spec
+        if self._captioner is None or self._captioner_spec != spec:
+            from mmexplorer.core.models.caption import load_caption_model
+
+            if self._captioner is not None:
+                self._captioner.release()
+            self._captioner = None
+            self._captioner = load_caption_model(spec, device=self.options.device, on_status=self.options.on_status)
+            self._captioner_spec = spec
+        return self._captioner
+
+    def caption_photos(
+        self,
+        progress: Callable[..., None] | None = None,
+        cancel: Callable[[], bool] | None = None,
+        pause: Any = None,
+    ) -> CaptionReport:
+        """Caption the indexed photos that need it and embed the captions in the text space.
+
+        Runs after indexing, in small batches: `cancel` is asked between them, and a set `pause`
+        (a threading.Event) holds the run until it is cleared. A captioner that cannot be loaded
+        leaves the photos uncaptioned; the report (and `status`) says why.
+
+        Raises:
+            LibraryBusyError: another process is writing to this library.
+        """
+        from mmexplorer.core.indexer.caption import CaptionPass
+
+        if not self.captions_enabled:
+            return CaptionReport(reason="captions are off for this library")
+        with self._writing():
+            report = CaptionPass(self.catalog, self.spaces[Space.TEXT], self._loaded_captioner).run(
+                progress=progress, cancel=cancel, pause=pause
+            )
+            with self.catalog.transaction():
+                self.catalog.set_meta(_CAPTION_REASON_KEY, report.reason)
+                if self._captioner is not None and not report.reason:
+                    self.catalog.set_meta(_CAPTION_MODEL_KEY, f"{self.caption_spec}\n{self._captioner.model_id}")
+        return report
+
+    def _loaded_captioner(self) -> Any:
+        return self.captioner()
+
+    def caption_status(self) -> CaptionStatus:
+        """How far captioning is: photos captioned by the library's captioner, and why not, if not."""
+        from mmexplorer.core.models.caption import estimate_seconds_per_photo
+        from mmexplorer.core.models.registry import caption_model_entry
+
+        spec = self.caption_spec
+        model_id = None
+        if self._captioner is not None and self._captioner_spec == spec:
+            model_id = self._captioner.model_id
+        else:
+            stored_spec, _, stored_id = (self.catalog.get_meta(_CAPTION_MODEL_KEY) or "").partition("\n")
+            if stored_spec == spec and stored_id:
+                model_id = stored_id
+        captioned, total = self.catalog.caption_counts(model_id)
+        entry = caption_model_entry(spec)
+        device = self._captioner.device if self._captioner is not None else self.options.device
+        if device == "auto":  # asking torch for a GPU would make `status` import it: only if loaded already
+            import sys
+
+            device = "cpu"
+            if "torch" in sys.modules:
+                from mmexplorer.core.models.device import select_device
+
+                device = select_device("auto")
+        try:
+            estimate = estimate_seconds_per_photo(spec, device=device)
+        except Exception:  # noqa: BLE001 - an estimate is a nicety; a bad spec is reported when used
+            estimate = None
+        return CaptionStatus(
+            enabled=self.captions_enabled,
+            model=spec,
+            captioned=captioned,
+            total=total,
+            reason=self.catalog.get_meta(_CAPTION_REASON_KEY) or "",
+            approx_mb=entry.approx_mb if entry else None,
+            s_per_photo=estimate,
+        )
 
     # -- search -----------------------------------------------------------------------------
     def search(
@@ -258,6 +406,54 @@ class Engine:
             query, k=k, modality=_modality(modality), weights=weights or self.fusion_weights()
         )
 
+    def similarity_matrix(
+        self, item_ids: Sequence[int], *, weights: FusionWeights | None = None, calibrated: bool = True
+    ) -> np.ndarray:
+        """Calibrated pairwise relevance of these items: (n, n) float32 in [0, 1], 1 on the diagonal.
+
+        Each pair is scored in every space both items have vectors in (an item's direction is the
+        mean of its chunks, as Find similar uses), its cosine mapped to relevance by the Searcher's
+        fitted map for item queries (each row with its own baseline), and fused with the library's
+        weights by the Searcher's rule. Symmetric: the mean of the two directions. Items that share
+        no space (or have no vectors yet) score 0 with each other.
+
+        Args:
+            item_ids: up to MATRIX_MAX distinct indexed item ids, in the order of the rows.
+            weights: fusion weights (None: the library's).
+            calibrated: False gives the raw cosine instead (the largest over the spaces a pair
+                shares, clipped to [0, 1]): it shows how the items spread even where no pair is
+                relevant, but cosines of different spaces are not comparable.
+        """
+        return _similarity_matrix(self, list(item_ids), weights or self.fusion_weights(), calibrated=calibrated)
+
+    def related(
+        self, item_id: int, k: int = 8, *, weights: FusionWeights | None = None
+    ) -> dict[Modality, list[SearchResult]]:
+        """An item's neighbours in every modality (a photo's related notes, a memo's related photos).
+
+        In its own spaces directly, and through the library's alignment maps (core.align) into
+        the spaces it has no vectors in; scored and fused like search. The maps are fitted on
+        first need and kept in the data dir.
+        """
+        from mmexplorer.core import align
+
+        return align.related(self.searcher, self.aligner, item_id, k=k, weights=weights or self.fusion_weights())
+
+    @property
+    def aligner(self) -> Aligner:
+        """The library's alignment maps between spaces (core.align), made on first use."""
+        if self._aligner is None:
+            from mmexplorer.core import align
+
+            def item_mean(space: VectorSpace) -> np.ndarray:
+                # The fixed background of the space's relevance map: its items' kind, not the library's mix.
+                return self.searcher.relevance_map(space, "image" if space.takes_images else "text")[1]
+
+            self._aligner = Aligner(
+                self.catalog, self.spaces, self.data_dir / align.DIR_NAME, item_mean=item_mean
+            )
+        return self._aligner
+
     def fusion_weights(self) -> FusionWeights:
         """The library's fusion weights (shared by the CLI and the GUI through the catalog)."""
         stored = self.catalog.get_meta(_WEIGHTS_KEY)
@@ -275,6 +471,166 @@ class Engine:
         with self.catalog.transaction():
             self.catalog.set_meta(_WEIGHTS_KEY, json.dumps(dataclasses.asdict(weights)))
         return weights
+
+    # -- speech -----------------------------------------------------------------------------
+    @property
+    def speech_model_spec(self) -> str:
+        """The speech model: asked for, else the one the library's transcripts were made with, else the default."""
+        from mmexplorer.core.models.speech import DEFAULT_SPEECH_MODEL
+
+        return self.requested_speech_model or self.catalog.get_meta(_SPEECH_SPEC_KEY) or DEFAULT_SPEECH_MODEL
+
+    def transcript(self, item_id: int) -> Transcript | None:
+        """A recording's transcript (None: not a recording, or not transcribed yet)."""
+        row = self.catalog.item(item_id)
+        if row is None or row.modality != Modality.RECORDING.value or row.status != cat.INDEXED:
+            return None
+        return Transcript(tuple(self.catalog.segments(item_id)), row.language, row.speech_model or "")
+
+    def transcribe_query(
+        self, audio: np.ndarray | str | os.PathLike[str], *, sample_rate: int = 16000, biased: bool = True
+    ) -> str:
+        """What was said in a spoken query, biased toward the library's own words (see `hotwords`).
+
+        Args:
+            audio: samples (mono, or (n, channels)) at `sample_rate`, or an audio file.
+            sample_rate: the samples' rate (resampled to 16 kHz).
+            biased: bias recognition toward the library's words (False: plain Whisper, to measure it).
+
+        Raises:
+            DecodeError: the file cannot be decoded. ModelUnavailableError: no speech model here.
+        """
+        from mmexplorer.core.media import recordings
+
+        if isinstance(audio, (str, os.PathLike)):
+            samples = recordings.load_audio(Path(audio))
+        else:
+            samples = recordings.resample(np.asarray(audio), sample_rate)
+        model = self.speech.model()
+        segments, _language = model.transcribe(samples, hotwords=self.hotwords() if biased else ())
+        return " ".join(s.text or "" for s in segments).strip()
+
+    def hotwords(self, n: int = 60) -> list[str]:
+        """The library's most frequent distinctive words (notes, transcripts, folder names).
+
+        Kept in memory and in the catalog until the library is written to again.
+        """
+        from mmexplorer.core.models.speech import distinctive_words
+
+        generation = self.catalog.get_meta(_GENERATION_KEY)
+        if self._hotwords[0] == generation and generation is not None:
+            return self._hotwords[1][:n]
+        stored = self.catalog.get_meta(_HOTWORDS_KEY)
+        try:
+            cached = json.loads(stored) if stored else None
+        except ValueError:
+            cached = None
+        if isinstance(cached, dict) and cached.get("generation") == generation and cached.get("n", 0) >= n:
+            words = [str(w) for w in cached.get("words", [])]
+        else:
+            texts = list(self.catalog.item_texts())
+            roots = self.catalog.roots()
+            folders = {os.path.dirname(p) for p in self.catalog.items_under(roots)} if roots else set()
+            for folder in folders:
+                below = next((folder[len(r):] for r in roots if folder.startswith(r)), folder)
+                texts.append(below.replace(os.sep, " ").replace("_", " ").replace("-", " "))
+            words = distinctive_words(texts, n=n)
+            record = json.dumps({"generation": generation, "n": n, "words": words})
+            if self.write_lock.held:
+                with self.catalog.transaction():
+                    self.catalog.set_meta(_HOTWORDS_KEY, record)
+            elif self.write_lock.try_acquire(purpose=CHECKING):  # a cache: skipped while another process writes
+                try:
+                    with self.catalog.transaction():
+                        self.catalog.set_meta(_HOTWORDS_KEY, record)
+                finally:
+                    self.write_lock.release()
+        self._hotwords = (generation, words)
+        return words[:n]
+
+    def transcription_status(self) -> TranscriptionStatus:
+        """The library's recordings: how many are transcribed, waiting (and why) or skipped."""
+        kind = Modality.RECORDING.value
+        states = self.catalog.status_counts(kind)
+        return TranscriptionStatus(
+            total=sum(states.values()),
+            transcribed=states.get(cat.INDEXED, 0),
+            pending=states.get(cat.PENDING, 0),
+            skipped=states.get(cat.SKIPPED, 0),
+            model=self.speech_model_spec,
+            waiting=tuple(self.catalog.pending_reasons(kind)),
+            languages=self.catalog.languages(kind),
+        )
+
+    def _handlers(self) -> dict:
+        from mmexplorer.core.indexer import default_handlers
+        from mmexplorer.core.indexer.recording import RecordingHandler
+
+        handlers = default_handlers(self.spaces)
+        handlers[Modality.RECORDING] = RecordingHandler(self.spaces, self.speech, sound=self.sound_enabled)
+        return handlers
+
+    # -- sound (issue 9) --------------------------------------------------------------------
+    @property
+    def sound_enabled(self) -> bool:
+        """Whether recordings get sound vectors (CLAP) in this library; on unless turned off."""
+        return self.catalog.get_meta(_SOUND_ENABLED_KEY) != "0"
+
+    def set_sound_enabled(self, enabled: bool) -> None:
+        """Turn sound vectors on or off for the library. Off: the sound index is dropped, the
+        recordings stay searchable by what was said; on again: recordings are redone at the next run."""
+        with self._writing():
+            with self.catalog.transaction():
+                self.catalog.set_meta(_SOUND_ENABLED_KEY, "1" if enabled else "0")
+                if enabled and self.space(Space.SOUND).ntotal == 0:
+                    self.catalog.pending_for_modality(Modality.RECORDING.value)
+            if not enabled:
+                space = self.space(Space.SOUND)
+                space.drop()  # the index files; the chunks below, without re-queuing the recordings
+                with self.catalog.transaction():
+                    self.catalog.clear_space(Space.SOUND.value)
+
+    def sound_status(self) -> str:
+        """One line on the sound space: off, on (with its model and windows), or why it is missing."""
+        space = self.space(Space.SOUND)
+        if not self.sound_enabled:
+            return "off for this library (index --sound turns it on)"
+        error = self.catalog.get_meta(_SOUND_ERROR_KEY)
+        if error:
+            return f"not available: {error}"
+        return f"on: {space.spec}, {space.ntotal:,} sound windows"
+
+    def _prepare_speech(self) -> None:
+        """Remember an asked-for speech model; when it differs from the library's, redo the transcripts.
+
+        The model is loaded here only when the library holds recordings (and only then is a
+        download started); if it is not available, the old transcripts stay searchable.
+        """
+        asked = self.requested_speech_model
+        stored = self.catalog.get_meta(_SPEECH_SPEC_KEY)
+        if asked is None or asked == stored:
+            return
+        if self.catalog.count_modality(Modality.RECORDING.value):
+            from mmexplorer.core.errors import ModelUnavailableError
+
+            try:
+                self.speech.model()  # _adopt_speech re-queues what the old model transcribed
+            except ModelUnavailableError as e:
+                log.warning("keeping the transcripts made with %s: %s", stored, e)
+                return
+        with self.catalog.transaction():
+            self.catalog.set_meta(_SPEECH_SPEC_KEY, asked)
+
+    def _adopt_speech(self, model: Any) -> None:
+        """A speech model was loaded: while indexing, recordings transcribed by another one are redone."""
+        if not self.write_lock.held:
+            return
+        with self.catalog.transaction():
+            redo = self.catalog.pending_unless_speech_model(model.model_id)
+            self.catalog.set_meta(_SPEECH_MODEL_KEY, model.model_id)
+            self.catalog.set_meta(_SPEECH_SPEC_KEY, self.speech_model_spec)
+        if redo:
+            log.info("the speech model is now %s: %d recordings will be transcribed again", model.name, redo)
 
     # -- reporting --------------------------------------------------------------------------
     def item(self, item_id: int) -> ItemDetail:
@@ -297,7 +653,12 @@ class Engine:
                 text = notes.read_note(Path(row.path))
             except (DecodeError, OSError):
                 text = None
-        return self.catalog.detail(row, text=text)
+        transcript = self.transcript(row.id) if row.modality == Modality.RECORDING.value else None
+        detail = self.catalog.detail(row, text=text, transcript=transcript)
+        if row.modality == Modality.PHOTO.value:
+            caption = self.catalog.captions([row.id]).get(row.id)
+            detail = dataclasses.replace(detail, caption=caption or None)
+        return detail
 
     def status(self) -> LibraryStatus:
         return LibraryStatus(
@@ -310,7 +671,38 @@ class Engine:
             models=tuple(self.model_info()),
             index_kinds=self.spaces.index_kinds(),
             weights=self.fusion_weights(),
+            captions=self.caption_status(),
         )
+
+    # -- explain (issue 10) -----------------------------------------------------------------
+    def explain(
+        self,
+        a: str | os.PathLike[str] | int,
+        b: str | os.PathLike[str] | int,
+        *,
+        weights: FusionWeights | None = None,
+    ) -> Explanation:
+        """Why A matched B: relevance, components, heatmaps, word or segment weights, shared concepts.
+
+        Args:
+            a: a query text, an item id, or a file (an existing path; anything else is text).
+            b: an item id or a file; a file that is not indexed is decoded and encoded on the fly.
+            weights: fusion weights (default: the library's).
+        """
+        from mmexplorer.core.explain import Explainer
+        from mmexplorer.core.explain.concepts import ConceptCache
+
+        explainer = getattr(self, "_explainer", None)
+        if explainer is None or explainer.searcher is not self.searcher:
+            explainer = Explainer(
+                self.catalog,
+                self.spaces,
+                self.searcher,
+                concepts=ConceptCache(paths.calibration_dir(self.data_dir)),
+                transcript=getattr(self, "transcript", None),
+            )
+            self._explainer = explainer
+        return explainer.explain(a, b, weights=weights or self.fusion_weights())
 
     def close(self) -> None:
         try:
@@ -326,6 +718,88 @@ class Engine:
 
 
 _GENERATION_KEY = "write_generation"
+_CAPTION_SPEC_KEY = "caption_spec"  # the library's captioner
+_CAPTIONS_ON_KEY = "captions_enabled"  # "0": captioning is off for this library
+_CAPTION_REASON_KEY = "caption_reason"  # why the last run left photos uncaptioned
+_CAPTION_MODEL_KEY = "caption_model"  # "spec\nmodel_id" of the last captioner that ran
+_SOUND_ENABLED_KEY = "sound_enabled"  # "0": recordings get no sound vectors (--no-sound)
+_SOUND_ERROR_KEY = "sound_error"  # why the last index run made no sound vectors ("" when it did)
+_SPEECH_SPEC_KEY = "spec:speech"  # the speech model the library's transcripts are made with
+_SPEECH_MODEL_KEY = "model:speech"
+_HOTWORDS_KEY = "speech_hotwords"
+#: The most items a similarity matrix is made for (a selection in the window).
+MATRIX_MAX = 200
+
+
+def _similarity_matrix(
+    engine: Engine, ids: list[int], weights: FusionWeights, *, calibrated: bool = True
+) -> np.ndarray:
+    """Engine.similarity_matrix: per shared space, calibrated cosines; fused per pair."""
+    n = len(ids)
+    if n > MATRIX_MAX:
+        raise UsageError(f"a similarity matrix is made for at most {MATRIX_MAX} items, not {n}")
+    if len(set(ids)) != n:
+        raise UsageError("the items of a similarity matrix must be distinct")
+    rows = engine.catalog.items(ids)
+    missing = [i for i in ids if i not in rows]
+    if missing:
+        raise UsageError(f"no item with id {missing[0]}")
+    where = {item_id: pos for pos, item_id in enumerate(ids)}
+    chunk_ids = engine.catalog.chunk_ids_of(ids)
+    owners = {c.id: c.item_id for c in engine.catalog.chunks(vid for _s, vid in chunk_ids).values()}
+    searcher = engine.searcher
+    parts: list[np.ndarray] = []  # weight * relevance per space, (n, n)
+    for space in engine.spaces.values():
+        index = space.index()
+        mine = [vid for s, vid in chunk_ids if s == space.key.value and vid in owners]
+        if index is None or not mine:
+            continue
+        vectors = index.reconstruct(np.asarray(mine, dtype=np.int64))
+        members: dict[int, list[int]] = {}
+        for row, vid in enumerate(mine):
+            members.setdefault(where[owners[vid]], []).append(row)
+        have = sorted(members)
+        v = np.stack([vectors[members[p]].mean(axis=0) for p in have]).astype(np.float64)
+        v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        cos = v @ v.T
+        if not calibrated:
+            full = np.zeros((n, n), dtype=np.float64)
+            full[np.ix_(have, have)] = cos
+            parts.append(np.clip(full, 0.0, 1.0))
+            continue
+        kind = "image" if space.takes_images else "text"
+        relevance = np.stack(
+            [searcher._scorer(space, v[r].astype(np.float32), kind)(cos[r]) for r in range(len(have))]
+        )
+        full = np.zeros((n, n), dtype=np.float64)
+        full[np.ix_(have, have)] = (relevance + relevance.T) / 2
+        parts.append(np.clip(full, 0.0, 1.0) * min(1.0, max(0.0, weights.for_space(space.key.value))))
+    if not parts:
+        out = np.zeros((n, n), dtype=np.float64)
+    elif searcher.rule == "max" or not calibrated:
+        out = np.max(parts, axis=0)
+    else:
+        out = 1.0 - np.prod([1.0 - p for p in parts], axis=0)
+    np.fill_diagonal(out, 1.0)
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def _checked_speech_spec(spec: str | None) -> str | None:
+    """A speech model spec checked now (a typo is a usage error before a long scan)."""
+    if spec is None:
+        return None
+    from mmexplorer.core.models.speech import parse_speech_spec
+
+    parse_speech_spec(spec)
+    return spec.strip()
+
+
+def _speech_slot(engine: Engine, device: str, on_status: Callable[[ModelStatus], None] | None) -> Any:
+    from mmexplorer.core.models.speech import SpeechSlot
+
+    return SpeechSlot(lambda: engine.speech_model_spec, device=device, on_status=on_status, on_load=engine._adopt_speech)
+
+
 _WEIGHTS_KEY = "fusion_weights"
 _WEIGHT_NAMES = {f.name for f in dataclasses.fields(FusionWeights)}
 

@@ -45,10 +45,12 @@ puts the right one first for 0.86 of the world's paraphrases.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import re
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,7 @@ from mmexplorer.core.types import (
     Modality,
     Query,
     SearchResult,
+    Segment,
     TextQuery,
 )
 
@@ -78,6 +81,7 @@ LEXICAL = "lexical"
 METHODS = ("fitted", "fitted-gap-all", "fitted-nogap", "robust", "raw")
 RULES = ("noisy-or", "max")
 REFERENCE_SIZE = 2048
+QUERY_CACHE_SIZE = 256  # recent query vectors kept per Searcher (a few hundred KB)
 MIN_SIGMA = 1e-3
 
 # Words that carry no meaning of their own in a query; an exact-word match needs another word.
@@ -115,6 +119,7 @@ class Searcher:
         self.cache = cache or rel.RelevanceCache(None)
         self.method = method
         self.rule = rule
+        self._recent: OrderedDict[tuple[str, str, str], np.ndarray] = OrderedDict()  # see query_vector
 
     # -- public -----------------------------------------------------------------------------
     def search(
@@ -137,7 +142,7 @@ class Searcher:
         if not query:
             return []
         probes = [
-            (space, space.encode_texts([query])[0], "text")
+            (space, self.query_vector(space, query), "text")
             for space in self._reachable(modality)
             if space.takes_text and space.ntotal > 0
         ]
@@ -164,26 +169,60 @@ class Searcher:
         row = self.catalog.item(item_id)
         if row is None:
             raise UsageError(f"no item with id {item_id}")
+        probes = self.item_probes(item_id, modality=modality)
+        results = self._fused(probes, k=k + 1, modality=modality, weights=weights, exclude=item_id)
+        return results[:k]
+
+    def item_probes(
+        self,
+        item_id: int,
+        *,
+        modality: Modality | None = None,
+        empty_spaces: bool = False,
+        only: set[str] | None = None,
+    ) -> list[tuple[VectorSpace, np.ndarray, str]]:
+        """An indexed item as a query: (space, unit vector, query kind) in every space it reaches.
+
+        Its direction in a space it has vectors in is the mean of its chunks, renormalised; an item
+        with text (a note) also reaches the other spaces with a text tower through its text (those
+        holding vectors, or all of them with `empty_spaces`). `only` limits the spaces (by key).
+        """
         chunk_ids = self.catalog.chunk_ids_of([item_id])
         probes: list[tuple[VectorSpace, np.ndarray, str]] = []
-        for space in self._reachable(modality):
+        reachable = [s for s in self._reachable(modality) if only is None or s.key.value in only]
+        for space in reachable:
             index = space.index()
             ids = [vid for s, vid in chunk_ids if s == space.key.value]
             if index is None or not ids:
                 continue
-            # An item's direction in its space: the mean of its chunks, renormalised.
             v = index.reconstruct(np.asarray(ids, dtype=np.int64)).mean(axis=0)
             kind = "image" if space.takes_images else "text"
             probes.append((space, v / max(float(np.linalg.norm(v)), 1e-12), kind))
         text = self._item_text(chunk_ids)
         if text:
-            # An item with text (a note) reaches the spaces it has no vectors in through their text towers.
             have = {p[0].key for p in probes}
-            for space in self._reachable(modality):
-                if space.key not in have and space.takes_text and space.ntotal > 0:
+            for space in reachable:
+                if space.key not in have and space.takes_text and (empty_spaces or space.ntotal > 0):
                     probes.append((space, space.encode_texts([text])[0], "text"))
-        results = self._fused(probes, k=k + 1, modality=modality, weights=weights, exclude=item_id)
-        return results[:k]
+        return probes
+
+    def query_vector(self, space: VectorSpace, text: str) -> np.ndarray:
+        """A typed query's unit vector in a space, from a small LRU of recent queries (per space and model).
+
+        Typing a query, re-running it or paging through its results encodes it once.
+        """
+        encoder = space.encoder()
+        key = (space.key.value, getattr(encoder, "model_id", ""), text)
+        cached = self._recent.get(key)
+        if cached is not None:
+            self._recent.move_to_end(key)
+            return cached
+        vector = np.asarray(space.encode_texts([text])[0], dtype=np.float32)
+        vector.setflags(write=False)
+        self._recent[key] = vector
+        while len(self._recent) > QUERY_CACHE_SIZE:
+            self._recent.popitem(last=False)
+        return vector
 
     # -- relevance ----------------------------------------------------------------------------
     def relevance_map(
@@ -302,11 +341,15 @@ class Searcher:
         catalog = self.catalog
         per_item: dict[int, list[Component]] = {}
         best_chunk: dict[int, int] = {}
+        text_queries: dict[str, tuple[VectorSpace, np.ndarray]] = {}  # for picking a recording's segment
+        sound_window: dict[int, Segment] = {}  # a recording's best sound window (matched by sound)
         for space, q, kind in probes:
             index = space.index()
             if index is None or index.ntotal == 0:
                 continue
             q = np.asarray(q, dtype=np.float32)
+            if space.takes_text:
+                text_queries[space.key.value] = (space, q)
             depth = min(index.ntotal, k * 4 + 32)
             scores, ids = index.search(q[None, :], depth)
             relevance = self._scorer(space, q, kind)(scores[0].astype(np.float64))
@@ -318,7 +361,12 @@ class Searcher:
                 if chunk is None or chunk.item_id in seen or chunk.item_id == exclude:
                     continue  # hits are sorted: the first of an item is its best chunk
                 seen.add(chunk.item_id)
-                via = "chunk" if chunk.text is not None else "pixels"
+                if chunk.text is None:
+                    via = "sound" if chunk.start_s is not None else "pixels"
+                    if chunk.start_s is not None:  # a recording's best sound window
+                        sound_window.setdefault(chunk.item_id, Segment(chunk.start_s, chunk.end_s or chunk.start_s))
+                else:
+                    via = "transcript" if chunk.start_s is not None else "chunk"
                 per_item.setdefault(chunk.item_id, []).append(Component(space.key.value, via, float(raw), float(r), weight))
                 if chunk.text is not None:
                     best_chunk[chunk.item_id] = chunk.id
@@ -331,6 +379,9 @@ class Searcher:
                     best_chunk[item_id] = chunk_id
         rows = catalog.items(per_item)
         chunk_rows = catalog.chunks(best_chunk.values())
+        # A photo's text-space chunk is its generated caption (core.indexer.caption).
+        photo_ids = [i for i, r in rows.items() if r.modality == Modality.PHOTO.value]
+        captions = catalog.captions(photo_ids) if photo_ids else {}
         results = []
         for item_id, components in per_item.items():
             row = rows.get(item_id)
@@ -338,6 +389,11 @@ class Searcher:
                 continue
             if modality is not None and row.modality != modality.value:
                 continue
+            caption = None
+            if row.modality == Modality.PHOTO.value:
+                caption = captions.get(item_id) or None
+                components = [_via_caption(c) for c in components]
+                best_chunk.pop(item_id, None)  # its matched text is the caption, reported as such
             score = self._fuse(components)
             chunk = chunk_rows.get(best_chunk.get(item_id, -1))
             results.append(
@@ -351,17 +407,118 @@ class Searcher:
                     chunk_text=chunk.text if chunk else None,
                     chunk_start=chunk.start if chunk else None,
                     chunk_end=chunk.end if chunk else None,
+                    caption=caption,
                     taken_at=row.when,
                 )
             )
         results.sort(key=lambda r: (-r.relevance, r.path))
-        return results[:k]
+        results = results[:k]
+        timed = {
+            r.item_id: c
+            for r in results
+            if (c := chunk_rows.get(best_chunk.get(r.item_id, -1))) is not None and c.start_s is not None
+        }
+        found = self._best_segments(timed, text_queries, lexical) if timed else {}
+        # A recording matched by sound alone (or more by sound than by words) points at its best window.
+        for r in results:
+            if r.item_id in sound_window and (r.item_id not in found or r.components[0].space == "sound"):
+                found[r.item_id] = sound_window[r.item_id]
+        if found:
+            results = [dataclasses.replace(r, segment=found[r.item_id]) if r.item_id in found else r for r in results]
+        return results
+
+    def _best_segments(
+        self,
+        chunks: dict[int, cat.ChunkRow],
+        text_queries: dict[str, tuple[VectorSpace, np.ndarray]],
+        lexical: str | None,
+    ) -> dict[int, Segment]:
+        """The best Whisper segment inside each recording's best chunk: nearest to the query in the
+        chunk's space (all candidates encoded in one batch), else the one holding most query words."""
+        candidates = {
+            item_id: self.catalog.segments_between(item_id, c.start_s or 0.0, c.end_s or 0.0)
+            for item_id, c in chunks.items()
+        }
+        out: dict[int, Segment] = {}
+        by_space: dict[str, list[int]] = {}
+        for item_id, segs in candidates.items():
+            if len(segs) == 1:
+                out[item_id] = segs[0]
+            elif segs:
+                by_space.setdefault(chunks[item_id].space, []).append(item_id)
+        words = {w.lower() for w in _WORD.findall(lexical or "")} - STOPWORDS
+        for space_key, item_ids in by_space.items():
+            probe = text_queries.get(space_key)
+            if probe is None:
+                for item_id in item_ids:
+                    segs = candidates[item_id]
+                    out[item_id] = max(segs, key=lambda s: len(words & {w.lower() for w in _WORD.findall(s.text or "")}))
+                continue
+            space, q = probe
+            flat = [s for item_id in item_ids for s in candidates[item_id]]
+            scores = space.encode_texts([s.text or "" for s in flat]) @ q
+            at = 0
+            for item_id in item_ids:
+                n = len(candidates[item_id])
+                out[item_id] = candidates[item_id][int(np.argmax(scores[at : at + n]))]
+                at += n
+        return out
+
+    # -- one pair (core.explain) --------------------------------------------------------------
+    def pair(
+        self,
+        probes: list[tuple[VectorSpace, np.ndarray, str]],
+        targets: dict[str, tuple[np.ndarray, list[str]]],
+        *,
+        weights: FusionWeights,
+        lexical: str | None = None,
+        item_id: int | None = None,
+    ) -> tuple[float, list[Component], dict[str, int]]:
+        """How one item matches a query, scored and fused exactly as `search` scores its hits.
+
+        Args:
+            probes: the query's (space, unit vector, query kind), as `search` builds them.
+            targets: the item's vectors per space key: ((n, dim) unit vectors, the "via" of each
+                row: "pixels", "chunk", "caption", "transcript").
+            weights: the fusion weights.
+            lexical: the query text, for the lexical component (indexed items only).
+            item_id: the item, when it is indexed (for the lexical component).
+
+        Returns:
+            (fused relevance, components best first, index of the best row per space).
+        """
+        components: list[Component] = []
+        best: dict[str, int] = {}
+        for space, q, kind in probes:
+            got = targets.get(space.key.value)
+            if got is None or len(got[0]) == 0:
+                continue
+            vectors, vias = got
+            q = np.asarray(q, dtype=np.float32)
+            raw = np.asarray(vectors, dtype=np.float32) @ q
+            i = int(np.argmax(raw))  # an item's best chunk, as the index's first hit of the item
+            r = float(self._scorer(space, q, kind)(raw[i : i + 1].astype(np.float64))[0])
+            best[space.key.value] = i
+            components.append(Component(space.key.value, vias[i], float(raw[i]), r, weights.for_space(space.key.value)))
+        if lexical and item_id is not None:
+            found = self._lexical(lexical, weights.for_space(LEXICAL)).get(item_id)
+            if found is not None:
+                components.append(found[0])
+        components.sort(key=lambda c: (-c.weight * c.relevance, c.space))
+        return self._fuse(components), components, best
 
     def _fuse(self, components: list[Component]) -> float:
         values = [min(1.0, max(0.0, c.weight)) * c.relevance for c in components]
         if self.rule == "max":
             return float(max(values, default=0.0))
         return float(rel.noisy_or(values))
+
+
+def _via_caption(component: Component) -> Component:
+    """A photo reached through its caption chunk in the text space matched "via caption"."""
+    if component.space == "text" and component.via == "chunk":
+        return Component(component.space, "caption", component.raw, component.relevance, component.weight)
+    return component
 
 
 def _has_all(text: str, words: list[str]) -> bool:

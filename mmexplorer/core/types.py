@@ -25,12 +25,18 @@ class Space(str, Enum):
 
 @dataclass(frozen=True)
 class Chunk:
-    """A piece of a note's text: `text == full_text[start:end]`."""
+    """A piece of a note's text: `text == full_text[start:end]`.
+
+    A transcript chunk also covers a stretch of its recording: start_s/end_s in seconds (its
+    start/end are then offsets in the transcript's text).
+    """
 
     ord: int
     start: int
     end: int
-    text: str
+    text: str | None  # None: a sound window (no text; only its times)
+    start_s: float | None = None
+    end_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class Progress:
     rate: float = 0.0
     eta_s: float | None = None
     skipped: int = 0
+    detail: str = ""  # what is done to the current file, e.g. "transcribing 12:30 of 48:00"
 
     @property
     def fraction(self) -> float:
@@ -238,6 +245,7 @@ class LibraryStatus:
     models: tuple[ModelInfo, ...] = ()
     index_kinds: dict[str, str] = field(default_factory=dict)
     weights: FusionWeights = field(default_factory=FusionWeights)
+    captions: CaptionStatus | None = None  # photo captioning progress (issue 10)
 
 
 @dataclass(frozen=True)
@@ -258,6 +266,23 @@ class ItemDetail:
 
 
 # -- recordings: transcripts (issue 9) -------------------------------------------------------------
+@dataclass(frozen=True)
+class TranscriptionStatus:
+    """How far a library's recordings are transcribed, and why the others are not.
+
+    waiting: recordings left pending, each with its reason (e.g. the speech model is missing offline).
+    languages: transcribed recordings per detected language.
+    """
+
+    total: int = 0
+    transcribed: int = 0
+    pending: int = 0
+    skipped: int = 0
+    model: str = ""
+    waiting: tuple[SkippedFile, ...] = ()
+    languages: dict[str, int] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class Transcript:
     """What was said in a recording: Whisper segments in order, and the language detected."""
@@ -326,3 +351,41 @@ class Explanation:
     a_text: str | None = None
     b_path: str = ""
     b_modality: Modality | None = None
+
+
+# -- captions: generated descriptions of photos (issue 10) ------------------------------------------
+@dataclass(frozen=True)
+class CaptionStatus:
+    """Where a library's photo captioning stands.
+
+    enabled: captioning is on for this library. model: the captioner spec it uses.
+    captioned/total: indexed photos captioned by that model for their current content / all.
+    reason: why photos are left uncaptioned (the model is not available offline, ...); "" if none.
+    approx_mb: the captioner's download size; s_per_photo: an estimate on this machine (None: unknown).
+    """
+
+    enabled: bool
+    model: str
+    captioned: int = 0
+    total: int = 0
+    reason: str = ""
+    approx_mb: int | None = None
+    s_per_photo: float | None = None
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.total - self.captioned)
+
+
+@dataclass(frozen=True)
+class CaptionReport:
+    """What one captioning run did, counted in photos (progress phase "captioning")."""
+
+    captioned: int = 0
+    embedded: int = 0  # captions (new or stored) put into the text space
+    failed: int = 0  # photos that could not be decoded now (left with an empty caption)
+    remaining: int = 0
+    cancelled: bool = False
+    elapsed_s: float = 0.0
+    model: str = ""
+    reason: str = ""  # why nothing (or not everything) was captioned

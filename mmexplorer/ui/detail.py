@@ -38,6 +38,8 @@ from PySide6.QtWidgets import (
 from mmexplorer.core.names import display_path
 from mmexplorer.core.types import Component, ItemDetail, Modality, SearchResult
 from mmexplorer.ui import icons, theme
+from mmexplorer.ui.audio import RecordingView
+from mmexplorer.ui.explain import CHIP_STYLE, ExplainView, RelatedStrip
 from mmexplorer.ui.host import ThumbnailSource
 from mmexplorer.ui.results import (
     THUMB_SIDE,
@@ -321,7 +323,7 @@ class DetailPane(QFrame):
         self.form.setHorizontalSpacing(12)
         self.form.setVerticalSpacing(6)
         self._fields: dict[str, QLabel] = {}
-        for key in ("Folder", "Size", "Taken", "Modified", "Dimensions", "Problem"):
+        for key in ("Caption", "Folder", "Size", "Taken", "Modified", "Dimensions", "Problem"):
             value = QLabel()
             value.setWordWrap(True)
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -371,9 +373,20 @@ class DetailPane(QFrame):
         lay.addWidget(self.kind)
         lay.addWidget(self.preview)
         lay.addWidget(self.note_view)
+        # a recording: its waveform, play/pause and the transcript (ui/audio.py)
+        self.recording = RecordingView(lambda: loader.cache_dir if loader is not None else None)
+        self.recording.hide()
+        lay.addWidget(self.recording)
         lay.addLayout(actions)
         self.matches = MatchView()
         lay.addWidget(self.matches)
+        # Why this matched (heatmap over the preview, words, moments, concepts) and related items
+        # (ui/explain.py); the window feeds them from the worker's explain and related answers.
+        self.explain = ExplainView(self.preview, self.note_view)
+        self.related = RelatedStrip(loader, cache)
+        body.setStyleSheet(CHIP_STYLE)
+        lay.addWidget(self.explain)
+        lay.addWidget(self.related)
         lay.addLayout(self.form)
         lay.addStretch(0)
         scroll = _VerticalScrollArea()
@@ -406,6 +419,7 @@ class DetailPane(QFrame):
         self.kind.setText(modality_label(modality))
         # zero-width spaces let a long folder path wrap at its separators
         self._set("Folder", str(path.parent).replace(os.sep, os.sep + "\u200b"), tooltip=shown)
+        self._set("Caption", result.caption or "", tooltip="Generated from the photo's pixels")
         self._set("Size", "")
         self._set("Modified", "")
         self._set("Dimensions", "")
@@ -413,15 +427,19 @@ class DetailPane(QFrame):
         self._set("Problem", "")
         self.matches.show_result(result)
         is_note = modality == Modality.NOTE
+        is_recording = modality == Modality.RECORDING
         self.note_view.setVisible(is_note)
-        self.preview.setVisible(not is_note)
+        self.preview.setVisible(not is_note and not is_recording)
+        self.recording.setVisible(is_recording)
+        if not is_recording:
+            self.recording.stop()
         if is_note:
             self.note_view.setPlainText(result.chunk_text or "")
             self._fit_note()
         elif modality == Modality.PHOTO:
             self._show_photo(result.path)
         else:
-            self.preview.set_source(icons.pixmap("recording", 96, theme.accent()))
+            self.recording.show_result(result)
 
     def set_detail(self, detail: ItemDetail) -> None:
         if self.result is None or detail.item_id != self.result.item_id:
@@ -441,8 +459,12 @@ class DetailPane(QFrame):
         if detail.width and detail.height:
             self._set("Dimensions", f"{detail.width} × {detail.height} px")
         self._set("Problem", detail.error or "")
+        if Modality(detail.modality) == Modality.PHOTO:
+            self._set("Caption", detail.caption or "", tooltip="Generated from the photo's pixels")
         if Modality(detail.modality) == Modality.NOTE and detail.text is not None:
             self._show_note(detail.text, self.result)
+        if Modality(detail.modality) == Modality.RECORDING:
+            self.recording.set_detail(detail)
 
     def clear(self) -> None:
         self.result = None
@@ -450,6 +472,17 @@ class DetailPane(QFrame):
         self.title.clear()
         self.preview.set_source(None)
         self.note_view.clear()
+        self.recording.clear()
+        self.explain.clear()
+        self.related.clear()
+
+    def toggle_playback(self) -> None:
+        """Play or pause the recording shown (from its matched segment the first time)."""
+        if self.recording.isVisible():
+            self.recording.toggle()
+
+    def stop_playback(self) -> None:
+        self.recording.stop()
 
     # --- internals -----------------------------------------------------------------------------
 

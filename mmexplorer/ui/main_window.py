@@ -16,12 +16,23 @@ screen the window opens on. Recent queries go to the library (through the Host),
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QItemSelectionModel, QPoint, QRect, QSettings, QSize, Qt, Signal
+from PySide6.QtCore import (
+    QByteArray,
+    QItemSelectionModel,
+    QObject,
+    QPoint,
+    QRect,
+    QSettings,
+    QSize,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
@@ -40,16 +51,21 @@ from PySide6.QtWidgets import (
 from mmexplorer.core.names import display_path
 from mmexplorer.core.types import (
     ErrorInfo,
+    Explanation,
+    ImageQuery,
     IndexReport,
     ItemDetail,
+    ItemQuery,
     LibraryStatus,
     ModelInfo,
     ModelStatus,
     Progress,
     SearchResult,
+    TextQuery,
 )
 from mmexplorer.settings import Settings
 from mmexplorer.ui import desktop, icons, theme
+from mmexplorer.ui.audio import ListeningController, StreamFactory, microphone_status
 from mmexplorer.ui.detail import DetailPane
 from mmexplorer.ui.drop import DropTarget
 from mmexplorer.ui.host import Host, ThumbnailSource
@@ -88,6 +104,10 @@ def fitted_geometry(saved: QRect | None, available: QRect, *, minimum: QSize = M
     rect = QRect(QPoint(0, 0), size)
     rect.moveCenter(available.center())
     return rect
+
+
+class _MicAnswer(QObject):
+    answered = Signal(bool, str)
 
 
 class MainWindow(QMainWindow):
@@ -152,6 +172,11 @@ class MainWindow(QMainWindow):
         self.detail.hide()
         self.status = StatusBar()
         self.setStatusBar(self.status)
+        # spoken queries: the controller records (audio callbacks reach it as queued signals), the
+        # worker recognises; whether a microphone exists is asked off the GUI thread (PortAudio
+        # can take a while to probe devices)
+        self.listener = ListeningController(parent=self)
+        self._transcribe_rid = 0
 
         self.more_button = QPushButton("More results")
         self.more_button.setIcon(icons.icon("more"))
@@ -206,6 +231,8 @@ class MainWindow(QMainWindow):
 
         self._build_actions()
         self._connect()
+        self._connect_speech()
+        self._check_microphone()
         self.status.set_loading("Loading models…")
         self._restore_window_state()
         self._update_center()
@@ -238,6 +265,10 @@ class MainWindow(QMainWindow):
         self.open_action = action("&Open", "open", None, self.open_selected)
         self.reveal_action = action("Show in &Folder", "folder-open", None, self.reveal_selected)
         self.similar_action = action("Find &Similar", "similar", None, self.find_similar_selected)
+        # Why things matched (ui/explain.py, compare.py, matrix.py): two items side by side, and
+        # the relevance of every pair of a selection.
+        self.compare_action = action("&Compare Two Items", None, "Ctrl+D", self.compare_selected)
+        self.matrix_action = action("Similarity &Matrix", None, "Ctrl+M", self.open_matrix)
         self.logs_action = action("Open &Log Folder", None, None, self.open_log_folder)
         self.about_action = action("&About mmexplorer", None, None, self.about)
         if not self.settings_action.shortcut().toString():
@@ -247,6 +278,11 @@ class MainWindow(QMainWindow):
         # Esc: clear the search (or close the details); a window-wide shortcut, so it works from the grid too.
         self.escape_shortcut = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
         self.escape_shortcut.activated.connect(self.escape)
+        # Space plays or pauses the selected recording (the search field keeps its spaces: a line
+        # edit claims printable keys before window shortcuts); the media key does too.
+        self.play_action = action("&Play/Pause", "play", Qt.Key.Key_Space, self.toggle_playback)
+        self.play_action.setShortcuts([QKeySequence(Qt.Key.Key_Space), QKeySequence(Qt.Key.Key_MediaTogglePlayPause)])
+        self.speak_action = action("Search by S&peaking", "mic", "Ctrl+Shift+M", self.toggle_listening)
 
         bar = self.menuBar()
         m = bar.addMenu("&File")
@@ -256,9 +292,11 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         m.addAction(self.quit_action)
         m = bar.addMenu("&Edit")
-        m.addActions([self.find_action, self.copy_action, self.paste_action])
+        m.addActions([self.find_action, self.speak_action, self.copy_action, self.paste_action])
         m = bar.addMenu("&Item")
-        m.addActions([self.open_action, self.reveal_action, self.similar_action])
+        m.addActions([self.open_action, self.reveal_action, self.similar_action, self.play_action])
+        m.addSeparator()
+        m.addActions([self.compare_action, self.matrix_action])
         m = bar.addMenu("&Help")
         m.addActions([self.logs_action, self.about_action])
         self._update_actions()
@@ -322,6 +360,10 @@ class MainWindow(QMainWindow):
         d.copy_requested.connect(self._copy_text)
         d.similar_requested.connect(self._similar_by_id)
         d.close_requested.connect(self.close_detail)
+        d.related.activated.connect(self.show_related)
+        d.related.requested.connect(self._load_related)
+        h.explain_finished.connect(self._on_explained)
+        h.related_finished.connect(self._on_related)
 
         scheme_changed = getattr(QGuiApplication.styleHints(), "colorSchemeChanged", None)
         if scheme_changed is not None:
@@ -478,8 +520,18 @@ class MainWindow(QMainWindow):
     # --- selection and items -------------------------------------------------------------------
 
     def selected_result(self) -> SearchResult | None:
-        idx = self.results_view.selectionModel().selectedIndexes()
+        """The result the detail pane is about: the current card if selected, else the first selected."""
+        sm = self.results_view.selectionModel()
+        current = sm.currentIndex()
+        if current.isValid() and sm.isSelected(current) and current.data(ResultRole) is not None:
+            return current.data(ResultRole)
+        idx = sm.selectedIndexes()
         return idx[0].data(ResultRole) if idx else None
+
+    def selected_results(self) -> list[SearchResult]:
+        """Every selected result (Ctrl+click adds one), in grid order."""
+        rows = sorted(i.row() for i in self.results_view.selectionModel().selectedIndexes())
+        return [r for row in rows if (r := self.results_model.result(row)) is not None]
 
     def _select_row(self, row: int) -> None:
         idx = self.results_model.index(row)
@@ -504,10 +556,14 @@ class MainWindow(QMainWindow):
                 total = sum(sizes)
                 self.splitter.setSizes([sizes[0], max(300, total - sizes[0] - 340), 340])
         self.host.item_detail(r.item_id)
+        self._explain(r)
         self._update_actions()
 
     def _on_detail(self, rid: int, detail: ItemDetail) -> None:
         self.detail.set_detail(detail)
+        if detail.text and self.detail.explain.explanation is not None:
+            # the note's full text replaced the chunk: weigh its words there again
+            self.detail.explain.set_explanation(self.detail.explain.explanation, full_text=detail.text)
 
     def close_detail(self) -> None:
         self.results_view.selectionModel().clearSelection()
@@ -551,9 +607,11 @@ class MainWindow(QMainWindow):
         idx = self.results_view.indexAt(pos)
         if not idx.isValid():
             return
-        self.results_view.selectionModel().setCurrentIndex(
-            idx, QItemSelectionModel.SelectionFlag.ClearAndSelect
-        )
+        sm = self.results_view.selectionModel()
+        if sm.isSelected(idx):  # a right-click inside a selection keeps it (Compare acts on it)
+            sm.setCurrentIndex(idx, QItemSelectionModel.SelectionFlag.NoUpdate)
+        else:
+            sm.setCurrentIndex(idx, QItemSelectionModel.SelectionFlag.ClearAndSelect)
         menu = self.build_context_menu()
         menu.popup(self.results_view.viewport().mapToGlobal(pos))
 
@@ -564,6 +622,9 @@ class MainWindow(QMainWindow):
         menu.addAction(self.copy_action)
         menu.addSeparator()
         menu.addAction(self.similar_action)
+        if len(self.selected_results()) >= 2:
+            menu.addAction(self.compare_action)
+            menu.addAction(self.matrix_action)
         menu.aboutToHide.connect(menu.deleteLater)
         return menu
 
@@ -578,7 +639,183 @@ class MainWindow(QMainWindow):
                 else:
                     self._select_row(first)
 
+    # --- speaking a query, playing a recording -------------------------------------------------
+
+    def _connect_speech(self) -> None:
+        sb, ls = self.search_bar, self.listener
+        sb.mic_clicked.connect(self.toggle_listening)
+        sb.listen_cancelled.connect(self.cancel_listening)
+        ls.listening_changed.connect(sb.set_listening)
+        ls.level_changed.connect(sb.set_level)
+        ls.finished.connect(self._on_heard)
+        ls.failed.connect(self._on_listen_failed)
+        transcribed = getattr(self.host, "transcribed", None)
+        if transcribed is not None:
+            transcribed.connect(self._on_transcribed)
+
+    def _check_microphone(self) -> None:
+        """Ask sounddevice for an input device on a plain thread; the answer comes back queued."""
+        done = _MicAnswer(self)
+        done.answered.connect(self._on_microphone_status, Qt.ConnectionType.QueuedConnection)
+
+        def ask() -> None:
+            try:
+                ok, why = microphone_status()
+            except Exception as e:  # noqa: BLE001 - a broken audio stack disables the button, no more
+                ok, why = False, f"The microphone cannot be used: {e}"
+            try:
+                done.answered.emit(ok, why)
+            except RuntimeError:  # the window closed while PortAudio was still probing
+                pass
+
+        threading.Thread(target=ask, name="mmexplorer-mic-check", daemon=True).start()
+
+    def _on_microphone_status(self, available: bool, reason: str) -> None:
+        if self._mic_forced:
+            return  # a test (or a caller) chose the stream already
+        self.search_bar.set_mic_available(available, reason)
+        self.speak_action.setEnabled(available)
+
+    _mic_forced = False
+
+    def set_microphone(self, stream_factory: StreamFactory | None, *, available: bool = True, reason: str = "") -> None:
+        """Use this input stream factory (sounddevice.InputStream's arguments) for spoken queries."""
+        self._mic_forced = True
+        if stream_factory is not None:
+            self.listener.stream_factory = stream_factory
+        self.search_bar.set_mic_available(available, reason)
+        self.speak_action.setEnabled(available)
+
+    def toggle_listening(self) -> None:
+        """The microphone button: start listening, or stop and recognise what was said."""
+        if self.listener.active:
+            self.listener.stop()
+            return
+        if not self.search_bar.mic_available or self.search_bar.transcribing:
+            return
+        self.listener.start()
+
+    def cancel_listening(self) -> None:
+        if self.listener.active:
+            self.listener.cancel()
+            self.status.show_message("Stopped listening", 3000)
+
+    def _on_heard(self, audio: Any, sample_rate: int) -> None:
+        transcribe = getattr(self.host, "transcribe", None)
+        if transcribe is None:
+            self.notices.post(ERROR, "Spoken queries are not available in this window")
+            return
+        self.search_bar.set_transcribing(True)
+        self._transcribe_rid = transcribe(audio, sample_rate=sample_rate)
+
+    def _on_transcribed(self, rid: int, text: str) -> None:
+        if rid != self._transcribe_rid:
+            return
+        self._transcribe_rid = 0
+        self.search_bar.set_transcribing(False)
+        if not text.strip():
+            self.status.show_message("Did not catch any words: try again, a little closer to the microphone", 6000)
+            return
+        self.search_bar.set_heard(text)
+
+    def _on_listen_failed(self, message: str) -> None:
+        self.status.show_message(message, 6000)
+
+    def toggle_playback(self) -> None:
+        """Play or pause the recording in the detail pane (from its matched segment the first time)."""
+        r = self.selected_result()
+        if r is not None and r.modality == "recording" and self.detail.isVisible():
+            self.detail.toggle_playback()
+
+    # --- why it matched, compare, matrix ------------------------------------------------------
+
+    _explain_rid = 0
+    _related_rid = 0
+    compare_window: Any = None
+    matrix_window: Any = None
+
+    def _explain_source(self, result: SearchResult) -> str | int | None:
+        """What the result is explained against: the query's text, example photo or item."""
+        q = self.session.query.query if self.session.query is not None else None
+        if isinstance(q, TextQuery):
+            return q.text
+        if isinstance(q, ImageQuery) and q.path:
+            return q.path
+        if isinstance(q, ItemQuery) and q.item_id != result.item_id:
+            return q.item_id
+        return None
+
+    def _explain(self, result: SearchResult, against: str | int | None = None) -> None:
+        """Ask the worker why `result` matched (the heatmap and words follow) and what relates to it."""
+        a = against if against is not None else self._explain_source(result)
+        self.detail.explain.begin(result, available=a is not None)
+        self._explain_rid = self.host.explain(a, result.item_id) if a is not None else 0
+        # Related items come by themselves once this window had an answer (the library's alignment
+        # maps are fitted then); before that a button asks, since the first fit takes a while.
+        self.detail.related.begin(result.item_id, load=self._related_auto)
+        self._related_rid = self.host.related(result.item_id) if self._related_auto else 0
+
+    _related_auto = False
+
+    def _load_related(self, item_id: int) -> None:
+        self._related_rid = self.host.related(item_id)
+
+    def _on_explained(self, rid: int, explanation: Explanation) -> None:
+        shown = self.detail.explain.result
+        if rid != self._explain_rid or shown is None:
+            return
+        detail = self.detail.detail
+        text = detail.text if detail is not None and detail.item_id == shown.item_id else None
+        self.detail.explain.set_explanation(explanation, full_text=text)
+
+    def _on_related(self, rid: int, related: Any) -> None:
+        if rid == self._related_rid:
+            self._related_auto = True
+            self.detail.related.set_related(related)
+
+    def show_related(self, result: SearchResult) -> None:
+        """Show a related item in the detail pane, explained against the item it is related to."""
+        before = self.detail.result
+        self.detail.show_result(result)
+        self.host.item_detail(result.item_id)
+        self._explain(result, against=before.item_id if before is not None else None)
+
+    def compare_selected(self) -> None:
+        """Compare the two selected items (Ctrl+click the second), or say how to pick them."""
+        chosen = self.selected_results()
+        if len(chosen) != 2:
+            self.status.show_message("Select two items to compare: click one, then Ctrl+click the other", 6000)
+            return
+        current = self.selected_result()
+        a, b = chosen if current is None or current.item_id != chosen[0].item_id else chosen[::-1]
+        self.open_compare(a, b)
+
+    def open_compare(self, a: SearchResult, b: SearchResult) -> None:
+        """Open `a` and `b` side by side with their heatmaps and components."""
+        if self.compare_window is None:
+            from mmexplorer.ui.compare import CompareWindow
+
+            self.compare_window = CompareWindow(self.host, self.loader, self.thumb_cache, self)
+        self.compare_window.open_pair(a, b)
+
+    def open_matrix(self) -> None:
+        """The similarity matrix of the selection (two or more items), else of the results shown."""
+        chosen = self.selected_results()
+        items = chosen if len(chosen) >= 2 else self.results_model.visible_results()
+        if len(items) < 2:
+            self.status.show_message("A similarity matrix needs at least two results", 6000)
+            return
+        if self.matrix_window is None:
+            from mmexplorer.ui.matrix import MatrixWindow  # pyqtgraph loads here, not at startup
+
+            self.matrix_window = MatrixWindow(self.host, self.loader, self.thumb_cache, self)
+            self.matrix_window.pair_requested.connect(self.open_compare)
+        self.matrix_window.show_items(items)
+
     def escape(self) -> None:
+        if self.listener.active:
+            self.cancel_listening()
+            return
         if self.query is not None or self.search_bar.field.text():
             self.search_bar.clear()
         elif self.detail.isVisible():
@@ -648,6 +885,15 @@ class MainWindow(QMainWindow):
         self._update_center()
 
     def _on_failed(self, rid: int, info: ErrorInfo) -> None:
+        if rid and rid in (self._explain_rid, self._related_rid):
+            # shown where the explanation or the related strip would be, not as a notice
+            (self.detail.explain if rid == self._explain_rid else self.detail.related).set_failed(info.message)
+            return
+        if rid and any(getattr(win, "request_id", 0) == rid for win in (self.compare_window, self.matrix_window)):
+            return  # the Compare or matrix window says it in place
+        if rid and rid == self._transcribe_rid:
+            self._transcribe_rid = 0
+            self.search_bar.set_transcribing(False)
         if rid == 0 and not self.host.models_loaded:
             self.status.set_models(())
         if rid == 0 and self.host.status is None:
@@ -706,9 +952,11 @@ class MainWindow(QMainWindow):
             self.results_view.setFocus()
 
     def _update_actions(self) -> None:
-        has = self.selected_result() is not None
+        selected = self.selected_result()
+        has = selected is not None
         for a in (self.open_action, self.reveal_action, self.similar_action):
             a.setEnabled(has)
+        self.play_action.setEnabled(has and selected.modality == "recording")
         indexing = self.host.indexing
         has_roots = bool(self.host.status and self.host.status.roots)
         self.reindex_action.setEnabled(has_roots and not indexing)
@@ -717,10 +965,17 @@ class MainWindow(QMainWindow):
     # --- settings, theme, window state ---------------------------------------------------------
 
     def open_settings(self) -> None:
-        dlg = SettingsDialog(self.settings, current_data_dir=self.host.data_dir or "", parent=self)
+        captions = getattr(self.host.status, "captions", None) if self.host.status else None
+        dlg = SettingsDialog(self.settings, current_data_dir=self.host.data_dir or "", captions=captions, parent=self)
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.accepted.connect(lambda: self._apply_captions(dlg.captions_enabled()))
         dlg.accepted.connect(lambda: self.apply_settings(dlg.result_settings()))
         dlg.open()
+
+    def _apply_captions(self, enabled: bool | None) -> None:
+        setter = getattr(self.host, "set_captions", None)  # the library's own choice (issue 10)
+        if enabled is not None and setter is not None:
+            setter(enabled)
 
     def apply_settings(self, new: Settings) -> None:
         old = self.settings
@@ -827,6 +1082,8 @@ class MainWindow(QMainWindow):
                     self._save_settings(self.settings)
                 except OSError:
                     log.exception("could not save settings")
+            self.listener.cancel()
+            self.detail.stop_playback()
             self.loader.clear_pending()
             self.host.shutdown()
             self.loader.wait_idle(5000)

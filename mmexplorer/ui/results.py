@@ -9,7 +9,8 @@ result set.
 
 Thumbnails are requested lazily, when a card is first painted, from the ThumbnailSource (a thread
 pool); until one arrives the card shows a placeholder. Notes show the matching chunk as a snippet;
-recordings show a waveform glyph.
+recordings show their waveform (a PNG made by core.thumbnails, tinted here for the theme) with the
+matched stretch in full colour, the matched words, where they are and the recording's length.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from PySide6.QtCore import (
     QAbstractListModel,
+    QEvent,
     QItemSelectionModel,
     QMimeData,
     QModelIndex,
@@ -53,6 +55,7 @@ from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemD
 from mmexplorer.core.names import display_path
 from mmexplorer.core.types import Component, Modality, SearchResult
 from mmexplorer.ui import desktop, icons, theme
+from mmexplorer.ui.audio import format_clock
 from mmexplorer.ui.host import ThumbnailSource
 
 THUMB_SIDE = 256  # pixels of the cached thumbnail; cards show it cover-cropped
@@ -60,6 +63,10 @@ ResultRole = Qt.ItemDataRole.UserRole + 1
 ThumbRole = Qt.ItemDataRole.UserRole + 2
 ThumbStateRole = Qt.ItemDataRole.UserRole + 3
 FoldRole = Qt.ItemDataRole.UserRole + 4  # True on the "Show N weaker matches" card
+DurationRole = Qt.ItemDataRole.UserRole + 5  # a recording's length in seconds, once its waveform came
+#: core.thumbnails.DURATION_KEY: the waveform PNG's text chunk with the length (not imported from
+#: there: core.thumbnails brings PIL, which stays off the GUI thread's startup path).
+DURATION_KEY = "duration"
 
 SORT_RELEVANCE = "relevance"
 SORT_DATE = "date"
@@ -169,7 +176,12 @@ class PixmapCache:
     def __init__(self, capacity: int = 300) -> None:  # ~200 KB each at 256 px: about 60 MB
         self._items: OrderedDict[tuple[str, int], QPixmap] = OrderedDict()
         self._failed: dict[tuple[str, int], str] = {}
+        self._durations: dict[str, float] = {}
         self.capacity = capacity
+
+    def duration(self, path: str) -> float | None:
+        """A recording's length in seconds, known once its waveform thumbnail arrived."""
+        return self._durations.get(path)
 
     def get(self, path: str, side: int) -> QPixmap | None:
         key = (path, side)
@@ -179,6 +191,12 @@ class PixmapCache:
         return pm
 
     def put(self, path: str, side: int, image: QImage) -> QPixmap:
+        duration = image.text(DURATION_KEY)  # a recording's waveform says how long it is
+        if duration:
+            try:
+                self._durations[path] = float(duration)
+            except ValueError:
+                pass
         pm = QPixmap.fromImage(image)
         self._items[(path, side)] = pm
         self._items.move_to_end((path, side))
@@ -364,6 +382,8 @@ class ResultsModel(QAbstractListModel):
             lines = [display_path(r.path), head]
             if r.taken_at is not None:
                 lines.append(format_date(r.taken_at))
+            if r.caption:
+                lines.append(f"“{r.caption}”")
             why = describe_matches(r)
             if why:
                 lines.append(why)
@@ -378,7 +398,9 @@ class ResultsModel(QAbstractListModel):
         if role == ResultRole:
             return r
         if role == ThumbRole:
-            return self.thumbnail(r.path) if modality_of(r) == Modality.PHOTO else None
+            return self.thumbnail(r.path) if modality_of(r) in (Modality.PHOTO, Modality.RECORDING) else None
+        if role == DurationRole:
+            return self.cache.duration(r.path)
         if role == ThumbStateRole:
             if self.cache.get(r.path, THUMB_SIDE) is not None:
                 return "ready"
@@ -491,7 +513,7 @@ class ResultDelegate(QStyledItemDelegate):
         elif modality == Modality.NOTE:
             self._paint_note(painter, thumb_rect, result, pal, dark)
         else:
-            self._paint_recording(painter, thumb_rect, pal, dark)
+            self._paint_recording(painter, thumb_rect, index, result, pal, dark)
         if not result.relevant:
             # a weak match is washed out a little: it is there because it was asked for
             wash = QColor(pal.color(QPalette.ColorRole.Base))
@@ -668,6 +690,14 @@ class ResultDelegate(QStyledItemDelegate):
         else:
             self._scaled.move_to_end(key)
         painter.drawPixmap(rect.topLeft(), card)
+        caption = getattr(index.data(ResultRole), "caption", None)
+        if caption:  # the generated caption on a dark band over the photo's foot
+            fm = QFontMetrics(painter.font())
+            band = QRectF(rect.left(), rect.bottom() - (fm.height() + 8), rect.width(), fm.height() + 8)
+            painter.fillRect(band, QColor(0, 0, 0, 150))
+            painter.setPen(QColor(255, 255, 255))
+            text = fm.elidedText(caption, Qt.TextElideMode.ElideRight, int(band.width()) - 12)
+            painter.drawText(band.adjusted(6, 0, -6, 0), int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft), text)
 
     def _paint_note(
         self, painter: QPainter, rect: QRectF, result: SearchResult, pal: QPalette, dark: bool
@@ -698,21 +728,110 @@ class ResultDelegate(QStyledItemDelegate):
             QRectF(rect.left() + 5, inner.top(), 2.5, min(y, inner.bottom()) - inner.top()), theme.accent()
         )
 
-    def _paint_recording(self, painter: QPainter, rect: QRectF, pal: QPalette, dark: bool) -> None:
+    def _paint_recording(
+        self, painter: QPainter, rect: QRectF, index: Any, result: SearchResult, pal: QPalette, dark: bool
+    ) -> None:
+        """The waveform band (the matched stretch in full colour), the matched words, where and how long."""
         bg = QColor("#1f2633") if dark else QColor("#eef2fb")
         painter.fillRect(rect, bg)
-        # a stylised waveform, the same for every recording (no audio decoding on the GUI thread)
+        accent = theme.accent()
+        muted = QColor("#8a94a8") if dark else QColor("#6b7385")
+        seg = result.segment
+        duration = index.data(DurationRole)
+        pad = 10.0
+        small = QFont(painter.font())
+        small.setPointSizeF(max(6.5, small.pointSizeF() * 0.82))
+        sfm = QFontMetrics(small)
+        words = " ".join((seg.text or "").split()) if seg is not None else ""
+        foot_h = sfm.height() + 4
+        text_lines = 2 if words and rect.height() > 100 else 0
+        band_h = max(
+            18.0, min(rect.height() * 0.46, rect.height() - 2 * pad - foot_h - text_lines * sfm.lineSpacing())
+        )
+        band = QRectF(rect.left() + pad, rect.top() + pad + 2, rect.width() - 2 * pad, band_h)
+        pm: QPixmap | None = index.data(ThumbRole)
+        if pm is None or pm.isNull():
+            state = index.data(ThumbStateRole)
+            if state == "failed":
+                self._placeholder(painter, band, pal, dark, "warning")
+            else:
+                self._stylised_wave(painter, band, muted)
+        else:
+            faint = QColor(accent)
+            faint.setAlphaF(0.38)
+            dpr = painter.device().devicePixelRatioF()
+            painter.drawPixmap(band.topLeft(), self._tinted(pm, faint, band, dpr))
+            if seg is not None and duration:
+                # the matched stretch of the recording, in full colour
+                x0 = band.left() + band.width() * max(0.0, min(1.0, seg.start_s / duration))
+                x1 = band.left() + band.width() * max(0.0, min(1.0, seg.end_s / duration))
+                painter.save()
+                painter.setClipRect(QRectF(x0, band.top(), max(2.0, x1 - x0), band.height()))
+                painter.drawPixmap(band.topLeft(), self._tinted(pm, accent, band, dpr))
+                painter.restore()
+        y = band.bottom() + 6
+        painter.setFont(small)
+        if text_lines:
+            ink = QColor("#d7dcea") if dark else QColor("#2f3645")
+            painter.setPen(ink)
+            for line in _wrap(f"“{words}”", sfm, rect.width() - 2 * pad, text_lines):
+                painter.drawText(QRectF(rect.left() + pad, y, rect.width() - 2 * pad, sfm.height()), line)
+                y += sfm.lineSpacing()
+        foot = QRectF(rect.left() + pad, rect.bottom() - pad + 2 - sfm.height(), rect.width() - 2 * pad, sfm.height())
+        if seg is not None:
+            painter.setPen(accent)
+            painter.drawText(
+                foot, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, f"▶ at {format_clock(seg.start_s)}"
+            )
+        if duration:
+            text = format_clock(duration)
+            w = sfm.horizontalAdvance(text) + 10
+            pill = QRectF(foot.right() - w, foot.top() - 1, w, foot.height() + 2)
+            back = QColor(pal.color(QPalette.ColorRole.Base))
+            back.setAlphaF(0.85)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(back)
+            painter.drawRoundedRect(pill, pill.height() / 2, pill.height() / 2)
+            painter.setPen(muted)
+            painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, text)
+
+    def _tinted(self, pm: QPixmap, color: QColor, band: QRectF, dpr: float) -> QPixmap:
+        """The waveform PNG (white ink in its alpha) in `color`, scaled to the band once per size."""
+        w, h = max(1, round(band.width() * dpr)), max(1, round(band.height() * dpr))
+        key = (pm.cacheKey(), w, h ^ (color.rgba() << 16))
+        out = self._scaled.get(key)
+        if out is not None:
+            self._scaled.move_to_end(key)
+            return out
+        scaled = pm.scaled(w, h, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        out = QPixmap(scaled.size())
+        out.fill(Qt.GlobalColor.transparent)
+        p = QPainter(out)
+        p.drawPixmap(0, 0, scaled)
+        p.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceIn)
+        p.fillRect(out.rect(), color)
+        p.end()
+        out.setDevicePixelRatio(dpr)
+        self._scaled[key] = out
+        while len(self._scaled) > 400:
+            self._scaled.popitem(last=False)
+        return out
+
+    @staticmethod
+    def _stylised_wave(painter: QPainter, rect: QRectF, color: QColor) -> None:
+        """A placeholder waveform while the real one is made (no audio decoding on the GUI thread)."""
         bars = 23
-        gap = rect.width() * 0.7 / bars
-        x0 = rect.left() + rect.width() * 0.15
+        gap = rect.width() / bars
         cy = rect.center().y()
+        faint = QColor(color)
+        faint.setAlphaF(0.35)
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QBrush(theme.accent()))
+        painter.setBrush(QBrush(faint))
         for i in range(bars):
             h = rect.height() * (
-                0.12 + 0.45 * abs(((i * 7919) % 13) / 13.0 - 0.5) * 2 * (1 - abs(i - bars / 2) / bars)
+                0.15 + 0.7 * abs(((i * 7919) % 13) / 13.0 - 0.5) * 2 * (1 - abs(i - bars / 2) / bars)
             )
-            painter.drawRoundedRect(QRectF(x0 + i * gap, cy - h / 2, gap * 0.55, h), 1.5, 1.5)
+            painter.drawRoundedRect(QRectF(rect.left() + i * gap, cy - h / 2, gap * 0.55, h), 1.5, 1.5)
 
 
 def _draw_centred_lines(
@@ -770,7 +889,8 @@ class ResultsView(QListView):
         self.setFlow(QListView.Flow.LeftToRight)
         self.setWrapping(True)
         self.setUniformItemSizes(True)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Ctrl+click adds a second card (Compare) or more (the similarity matrix)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.verticalScrollBar().setSingleStep(24)
@@ -821,6 +941,18 @@ class ResultsView(QListView):
             event.accept()  # the press already toggled it
             return
         super().mouseDoubleClickEvent(event)
+
+    def event(self, event: QEvent) -> bool:
+        # Space on the fold card unfolds it, even where Space is also a window shortcut (play/pause)
+        if (
+            event.type() == QEvent.Type.ShortcutOverride
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Space
+            and self._is_fold(self.currentIndex())
+        ):
+            event.accept()
+            return True
+        return super().event(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         current = self.currentIndex()

@@ -24,7 +24,9 @@ from mmexplorer.core.errors import Cancelled, UsageError
 from mmexplorer.core.media.kinds import NOTE_EXTENSIONS, PHOTO_EXTENSIONS, RECORDING_EXTENSIONS
 from mmexplorer.core.types import (
     Component,
+    Explanation,
     FusionWeights,
+    Heatmap,
     ImageQuery,
     IndexReport,
     ItemDetail,
@@ -37,7 +39,10 @@ from mmexplorer.core.types import (
     Query,
     SearchResult,
     SkippedFile,
+    Span,
     TextQuery,
+    TimedWeight,
+    Transcript,
 )
 
 _EXT = {
@@ -60,6 +65,10 @@ class FakeEngine:
         delay_per_file: float = 0.0,
         load_delay: float = 0.0,
         search_delay: float = 0.0,
+        explain_delay: float = 0.0,
+        transcripts: dict[str, Transcript] | None = None,
+        heard: str = "",
+        transcribe_delay: float = 0.0,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -67,6 +76,14 @@ class FakeEngine:
         self.delay_per_file = delay_per_file
         self.load_delay = load_delay
         self.search_delay = search_delay
+        self.explain_delay = explain_delay
+        # recordings (issue 9): transcripts by file name stand in for Whisper's; `heard` is what
+        # every spoken query "says"; each transcribe_query call is kept as (samples, sample rate)
+        self.transcripts = dict(transcripts or {})
+        self.heard = heard
+        self.transcribe_delay = transcribe_delay
+        self.spoken: list[tuple[int, int]] = []
+        self.explained: list[tuple[object, int]] = []  # each explain's (a, b)
         self._roots: list[str] = []
         self._items: dict[int, tuple[str, Modality, str | None]] = {}
         self._skipped: list[SkippedFile] = []
@@ -96,6 +113,7 @@ class FakeEngine:
         return [
             ModelInfo("image", "tiny-random", "tiny-random", "cpu", "float32", 64, meaningful=False),
             ModelInfo("text", "all-MiniLM-L6-v2", "minilm", "cpu", "float32", 384),
+            *([ModelInfo("speech", "tiny.en", "tiny.en", "cpu", "int8", 0)] if self.transcripts else []),
         ]
 
     def roots(self) -> list[str]:
@@ -149,6 +167,8 @@ class FakeEngine:
             text = None
             if modality is Modality.NOTE:
                 text = Path(f).read_text(encoding="utf-8", errors="replace")
+            elif modality is Modality.RECORDING and Path(f).name in self.transcripts:
+                text = self.transcripts[Path(f).name].text
             if Path(f).stat().st_size == 0 or Path(f).read_bytes()[:4] == b"JUNK":
                 self._skipped.append(
                     SkippedFile(f, modality.value, "not a valid image (cannot identify image file)")
@@ -185,6 +205,8 @@ class FakeEngine:
             # a word hit makes a component relevant (0.6 and up); no hit leaves it weak (below 0.4)
             r = 0.6 + 0.3 * frac + 0.04 * near if hits else 0.05 + 0.3 * near
             space, via = ("image", "pixels") if mod is Modality.PHOTO else ("text", "chunk")
+            if mod is Modality.RECORDING:
+                via = "transcript"
             components = [Component(space, via, round(0.2 + 0.2 * r, 4), r, weights.for_space(space))]
             name_hits = sum(1 for w in words if w in name)
             if name_hits:
@@ -195,6 +217,14 @@ class FakeEngine:
                 miss *= 1.0 - c.weight * c.relevance
             relevance = 1.0 - miss
             chunk = text[:160] if text else None
+            segment = None
+            if mod is Modality.RECORDING:
+                chunk = None
+                transcript = self.transcripts.get(Path(path).name)
+                if transcript is not None and transcript.segments:
+                    segment = max(
+                        transcript.segments, key=lambda s: sum(1 for w in words if w in (s.text or "").lower())
+                    )
             out.append(
                 SearchResult(
                     item_id,
@@ -206,6 +236,7 @@ class FakeEngine:
                     chunk_text=chunk,
                     chunk_start=0 if chunk else None,
                     chunk_end=len(chunk) if chunk else None,
+                    segment=segment,
                     taken_at=Path(path).stat().st_mtime,
                 )
             )
@@ -236,6 +267,109 @@ class FakeEngine:
     def fusion_weights(self) -> FusionWeights:
         return self._weights
 
+    # -- stand-ins for Engine.explain / related / similarity_matrix (issue 10) ------------------
+    # Deterministic, not semantic: a heatmap is one bright blob at a cell picked from the pair,
+    # a note's words weigh by whether the query has them. Enough to drive the window's widgets.
+
+    @staticmethod
+    def _blob(key: str, rows: int = 8, cols: int = 8) -> Heatmap:
+        import numpy as np
+
+        peak = zlib.crc32(key.encode("utf-8", "surrogateescape")) % (rows * cols)
+        pr, pc = divmod(peak, cols)
+        yy, xx = np.mgrid[0:rows, 0:cols]
+        g = np.exp(-((yy - pr) ** 2 + (xx - pc) ** 2) / 3.0) + 1e-3
+        g /= g.sum()
+        return Heatmap(rows, cols, tuple(tuple(float(v) for v in row) for row in g))
+
+    def explain(self, a, b) -> Explanation:
+        """Stand-in for Engine.explain: a is query text, an item id or a path; b an item id."""
+        self._touch()
+        self.explained.append((a, b))
+        time.sleep(self.explain_delay)
+        if b not in self._items:
+            raise UsageError(f"no item with id {b}")
+        b_path, b_mod, b_text = self._items[b]
+        a_path = a_text = None
+        a_mod = None
+        if isinstance(a, int):
+            if a not in self._items:
+                raise UsageError(f"no item with id {a}")
+            a_path, a_mod, a_text = self._items[a]
+            words = {Path(a_path).suffix}
+        elif Path(str(a)).is_file():
+            a_path, a_mod = str(a), _EXT.get(Path(str(a)).suffix.lower())
+            words = {Path(a_path).stem.lower()}
+        else:
+            a_text = str(a)
+            words = set(a_text.lower().split())
+        found = {r.item_id: r for r in self._results(words, len(self._items), None, self._weights)}
+        result = found[b]
+        heatmap = self._blob(f"{a}|{b}") if b_mod is Modality.PHOTO else None
+        heatmap_a = self._blob(f"{b}|{a}") if a_mod is Modality.PHOTO else None
+        spans: list[Span] = []
+        if b_mod is Modality.NOTE and b_text:
+            import re
+
+            for m in re.finditer(r"\S+", b_text[:400]):
+                hit = m.group(0).lower().strip(".,;:!?") in words
+                spans.append(Span(m.start(), m.end(), m.group(0), 1.0 if hit else 0.05))
+            total = sum(s.weight for s in spans) or 1.0
+            spans = [Span(s.start, s.end, s.text, s.weight / total) for s in spans]
+        segments: tuple[TimedWeight, ...] = ()
+        if b_mod is Modality.RECORDING:
+            segments = (
+                TimedWeight(0.0, 4.2, "hello and welcome", 0.15),
+                TimedWeight(4.2, 9.8, "the budget meeting is on friday", 0.7),
+                TimedWeight(9.8, 14.0, "see you then", 0.15),
+            )
+        concepts = tuple(sorted(w for w in words if w.isalpha() and len(w) > 2))[:3] + ("shape", "colour")
+        return Explanation(
+            relevance=result.relevance,
+            components=result.components,
+            heatmap=heatmap,
+            heatmap_a=heatmap_a,
+            spans=tuple(spans),
+            segments=segments,
+            shared_concepts=concepts,
+            a_path=a_path,
+            a_text=a_text if a_path is None else None,
+            b_path=b_path,
+            b_modality=b_mod,
+        )
+
+    def related(self, item_id: int, k: int = 8) -> dict[Modality, list[SearchResult]]:
+        """Stand-in for Engine.related: the nearest items of each modality, itself excluded."""
+        self._touch()
+        if item_id not in self._items:
+            raise UsageError(f"no item with id {item_id}")
+        path = self._items[item_id][0]
+        out: dict[Modality, list[SearchResult]] = {}
+        for r in self._results({Path(path).suffix}, len(self._items), None, self._weights):
+            if r.item_id != item_id and len(out.setdefault(r.modality, [])) < k:
+                out[r.modality].append(r)
+        return out
+
+    def similarity_matrix(self, item_ids, *, calibrated: bool = True) -> object:
+        """Stand-in for Engine.similarity_matrix: symmetric, 1 on the diagonal, same modality higher."""
+        import numpy as np
+
+        self._touch()
+        time.sleep(self.explain_delay)
+        ids = list(item_ids)
+        n = len(ids)
+        m = np.zeros((n, n), dtype=np.float32)
+        for i, a in enumerate(ids):
+            for j, b in enumerate(ids):
+                pa, ma, _ = self._items[a]
+                pb, mb, _ = self._items[b]
+                key = "|".join(sorted((pa, pb))).encode("utf-8", "surrogateescape")
+                base = 0.45 if ma is mb else 0.05
+                m[i, j] = 1.0 if i == j else base + 0.4 * (zlib.crc32(key) % 1000) / 1000
+        if not calibrated:
+            m = np.sqrt(m)  # "cosines": higher than the relevance, same order
+        return m
+
     def set_fusion_weights(self, weights: FusionWeights) -> FusionWeights:
         self._touch()
         clamped = FusionWeights(
@@ -251,7 +385,20 @@ class FakeEngine:
             raise UsageError(f"no item with id {item_id}")
         path, mod, text = self._items[item_id]
         st = Path(path).stat()
+        if mod is Modality.RECORDING:
+            transcript = self.transcripts.get(Path(path).name)
+            duration = transcript.segments[-1].end_s if transcript and transcript.segments else None
+            return ItemDetail(
+                item_id, path, mod, st.st_size, st.st_mtime, "indexed", duration_s=duration, transcript=transcript
+            )
         return ItemDetail(item_id, path, mod, st.st_size, st.st_mtime, "indexed", 256, 256, text=text)
+
+    def transcribe_query(self, audio, *, sample_rate: int = 16000) -> str:
+        """Stand-in for Engine.transcribe_query: keeps what it was given, answers `heard`."""
+        self._touch()
+        self.spoken.append((len(audio), int(sample_rate)))
+        time.sleep(self.transcribe_delay)
+        return self.heard
 
     def status(self) -> LibraryStatus:
         self._touch()

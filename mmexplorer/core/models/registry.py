@@ -230,3 +230,257 @@ def parse_image_spec(spec: str | ImageModelSpec | None) -> ImageModelSpec:
     if text.startswith(("/", ".", "~")) or os.sep in text and text.count(os.sep) > 1:
         raise UsageError(f"model folder not found: {path}")
     raise _unsupported(text, "not a registered ARCH/TAG, hf-hub repo, folder or ARCH=FILE")
+
+
+# -- captioners (issue 10) -------------------------------------------------------------------------
+DEFAULT_CAPTION_MODEL = "blip-base"
+CAPTION_WEIGHT_PATTERNS = ("*.safetensors",)
+CAPTION_SIDE_PATTERNS = ("*.json", "*.txt", "vocab*", "merges*", "tokenizer*", "spiece.model")
+
+
+@dataclass(frozen=True)
+class PretrainedCaptionModel:
+    """One supported captioner: a transformers image-to-text model on the hub.
+
+    Attributes:
+        name: what the user types after --caption-model.
+        hf_hub_id: the hub repo.
+        approx_mb: download size (weights, one format).
+        s_per_photo_cpu: seconds per photo measured on this project's shared 2-core CPU (torch,
+            2 threads, batch 4, greedy, 20 new tokens, random weights of the real configuration;
+            tests/bench/bench_captions.py), for the estimate shown before captioning. Measured
+            under load (load average 4-6), so on an idle 2-core machine it is an upper bound.
+        weight_patterns: the weight files to fetch (safetensors first; pickles only where none).
+    """
+
+    name: str
+    hf_hub_id: str
+    approx_mb: int
+    s_per_photo_cpu: float
+    weight_patterns: tuple[str, ...] = CAPTION_WEIGHT_PATTERNS
+
+
+CAPTION_MODELS: tuple[PretrainedCaptionModel, ...] = (
+    # BLIP base (BlipForConditionalGeneration, ViT-B/16 at 384 px + a BERT-base decoder, 224 M
+    # parameters): COCO-trained; measured 8.8 s/photo (load average ~6). Caption quality: unmeasured.
+    PretrainedCaptionModel("blip-base", "Salesforce/blip-image-captioning-base", 990, 8.8),
+    # ViT-GPT2 (VisionEncoderDecoderModel, ViT-B/16 at 224 px + GPT-2 small, 239 M parameters):
+    # measured 5.3 s/photo (load average ~4). Caption quality: unmeasured.
+    PretrainedCaptionModel("vit-gpt2", "nlpconnect/vit-gpt2-image-captioning", 982, 5.3,
+                           ("*.safetensors", "pytorch_model.bin")),
+)
+
+
+class CaptionSpecKind(str, Enum):
+    PRETRAINED = "pretrained"  # a registry name, weights from the hub cache
+    HF_HUB = "hf-hub"  # any transformers captioner on the hub: org/repo or hf-hub:org/repo
+    LOCAL_DIR = "local-dir"  # a transformers folder (config.json + weights + processor/tokenizer)
+
+
+@dataclass(frozen=True)
+class CaptionModelSpec:
+    kind: CaptionSpecKind
+    name: str
+    hf_hub_id: str | None = None
+    path: Path | None = None
+    entry: PretrainedCaptionModel | None = None
+
+
+def caption_model_entry(name: str) -> PretrainedCaptionModel | None:
+    """The registry entry for a captioner name ("blip-base" or its hub id), if any."""
+    key = name.strip().lower()
+    for entry in CAPTION_MODELS:
+        if key in (entry.name.lower(), entry.hf_hub_id.lower()):
+            return entry
+    return None
+
+
+def supported_caption_specs() -> list[str]:
+    return [m.name for m in CAPTION_MODELS] + [
+        "ORG/REPO or hf-hub:ORG/REPO (a transformers BLIP or VisionEncoderDecoder captioner)",
+        "/path/to/folder (config.json + model.safetensors + its processor and tokenizer files)",
+    ]
+
+
+def parse_caption_spec(spec: str | CaptionModelSpec | None) -> CaptionModelSpec:
+    """Parse what the user typed after --caption-model (cheap: no torch, no transformers).
+
+    Raises:
+        UsageError: none of a registry name, a hub repo or a model folder.
+    """
+    if isinstance(spec, CaptionModelSpec):
+        return spec
+    text = (spec or "").strip()
+    if not text or text.lower() == "default":
+        text = DEFAULT_CAPTION_MODEL
+    entry = caption_model_entry(text.removeprefix(HF_HUB_PREFIX))
+    if entry is not None:
+        return CaptionModelSpec(CaptionSpecKind.PRETRAINED, entry.name, hf_hub_id=entry.hf_hub_id, entry=entry)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise UsageError(f"{path} is not a transformers captioner folder: it has no config.json")
+        return CaptionModelSpec(CaptionSpecKind.LOCAL_DIR, text, path=path.resolve())
+    repo = text.removeprefix(HF_HUB_PREFIX).strip("/")
+    if text.startswith(("/", ".", "~")) or path.exists():
+        raise UsageError(f"caption model folder not found: {path}")
+    if repo.count("/") == 1 and all(repo.split("/")):
+        return CaptionModelSpec(CaptionSpecKind.HF_HUB, text, hf_hub_id=repo)
+    forms = "\n  ".join(supported_caption_specs())
+    raise UsageError(f"unknown caption model {text!r}. Supported:\n  {forms}")
+
+
+# -- sound models (the sound space: CLAP through transformers) ------------------------------------
+
+DEFAULT_SOUND_MODEL = "clap-htsat-unfused"
+
+# What a folder needs to be a CLAP model: the model config, the feature extractor's config, and a
+# tokenizer (tokenizer.json, or RoBERTa's vocab.json + merges.txt); weights are checked separately.
+CLAP_CONFIG_NAME = "config.json"
+# The feature extractor's settings: preprocessor_config.json on the hub; transformers 5's
+# ClapProcessor.save_pretrained writes them into processor_config.json instead.
+CLAP_PREPROCESSOR_NAMES = ("preprocessor_config.json", "processor_config.json")
+CLAP_WEIGHT_NAMES = ("model.safetensors", "pytorch_model.bin")
+
+
+@dataclass(frozen=True)
+class PretrainedSoundModel:
+    """One supported CLAP checkpoint on the hub.
+
+    Attributes:
+        name: what the user types (--sound-model, `models pull`).
+        hf_hub_id: the hub repo (transformers' ClapModel / ClapProcessor layout).
+        approx_mb: download size, shown before the download starts (approximate).
+        note: what it is good at, for `models list`.
+    """
+
+    name: str
+    hf_hub_id: str
+    approx_mb: int
+    note: str = ""
+
+
+SOUND_MODELS: tuple[PretrainedSoundModel, ...] = (
+    PretrainedSoundModel(
+        "clap-htsat-unfused", "laion/clap-htsat-unfused", 615, "LAION CLAP, HTSAT audio tower; 10 s windows at 48 kHz"
+    ),
+    PretrainedSoundModel(
+        "clap-htsat-fused", "laion/clap-htsat-fused", 615, "LAION CLAP with feature fusion for long clips"
+    ),
+    PretrainedSoundModel(
+        "larger-clap-general", "laion/larger_clap_general", 776, "larger LAION CLAP, general sounds"
+    ),
+    PretrainedSoundModel(
+        "larger-clap-music-and-speech",
+        "laion/larger_clap_music_and_speech",
+        776,
+        "larger LAION CLAP, trained more on music and speech",
+    ),
+)
+
+
+class SoundSpecKind(str, Enum):
+    PRETRAINED = "pretrained"  # a name from SOUND_MODELS, weights from the hub cache
+    HF_HUB = "hf-hub"  # any CLAP repo on the hub: org/repo or hf-hub:org/repo
+    LOCAL_DIR = "local-dir"  # a folder written by ClapModel/ClapProcessor.save_pretrained
+
+
+@dataclass(frozen=True)
+class SoundModelSpec:
+    """A parsed sound model spec.
+
+    Attributes:
+        kind: how the weights are found.
+        name: the spec as the user would type it (messages, status bar).
+        hf_hub_id: hub repo (PRETRAINED, HF_HUB).
+        path: the local folder (LOCAL_DIR).
+        approx_mb: download size when known (PRETRAINED).
+    """
+
+    kind: SoundSpecKind
+    name: str
+    hf_hub_id: str | None = None
+    path: Path | None = None
+    approx_mb: int | None = None
+
+
+def supported_sound_specs() -> list[str]:
+    """The spec forms `parse_sound_spec` accepts, for help texts and error messages."""
+    return [m.name for m in SOUND_MODELS] + [
+        "ORG/REPO or hf-hub:ORG/REPO (a transformers CLAP repo)",
+        f"/path/to/folder ({CLAP_CONFIG_NAME}, {CLAP_WEIGHT_NAMES[0]}, {CLAP_PREPROCESSOR_NAMES[0]}, tokenizer)",
+    ]
+
+
+def sound_model_entry(name: str) -> PretrainedSoundModel | None:
+    """The registry entry for a sound model name ("clap-htsat-unfused" or its hub id), if any."""
+    key = name.strip().lower()
+    for entry in SOUND_MODELS:
+        if key in (entry.name.lower(), entry.hf_hub_id.lower()):
+            return entry
+    return None
+
+
+def find_clap_weights(folder: Path) -> Path | None:
+    """The weights file transformers would load from a CLAP folder (safetensors first), or None."""
+    for name in CLAP_WEIGHT_NAMES:
+        if (folder / name).is_file():
+            return folder / name
+    shards = sorted(folder.glob("model-*.safetensors"))
+    return shards[0] if shards else None
+
+
+def _parse_sound_dir(spec: str, folder: Path) -> SoundModelSpec:
+    missing = [] if (folder / CLAP_CONFIG_NAME).is_file() else [CLAP_CONFIG_NAME]
+    if not any((folder / n).is_file() for n in CLAP_PREPROCESSOR_NAMES):
+        missing.append(" or ".join(CLAP_PREPROCESSOR_NAMES))
+    has_tokenizer = (folder / "tokenizer.json").is_file() or (folder / "vocab.json").is_file()
+    if missing or not has_tokenizer:
+        what = ", ".join(missing + ([] if has_tokenizer else ["tokenizer.json (or vocab.json + merges.txt)"]))
+        raise UsageError(
+            f"{folder} is not a CLAP model folder: it lacks {what} "
+            "(expected what ClapModel.save_pretrained and ClapProcessor.save_pretrained write)"
+        )
+    if find_clap_weights(folder) is None:
+        raise UsageError(f"{folder} has {CLAP_CONFIG_NAME} but no weights ({', '.join(CLAP_WEIGHT_NAMES)})")
+    return SoundModelSpec(SoundSpecKind.LOCAL_DIR, name=spec, path=folder.resolve())
+
+
+def parse_sound_spec(spec: str | SoundModelSpec | None) -> SoundModelSpec:
+    """Parse what the user typed after --sound-model into a `SoundModelSpec`.
+
+    Cheap: no torch or transformers. A folder is checked for its files here, so a wrong path is a
+    usage error before a long index run, not after it.
+
+    Args:
+        spec: None or "default" (the default model), a registry name, "org/repo" or
+            "hf-hub:org/repo" on the hub, or a local CLAP folder.
+
+    Raises:
+        UsageError: the spec is none of these; the message lists what is supported.
+    """
+    if isinstance(spec, SoundModelSpec):
+        return spec
+    text = (spec or "").strip()
+    if not text or text.lower() == "default":
+        text = DEFAULT_SOUND_MODEL
+    entry = sound_model_entry(text)
+    if entry is not None:
+        return SoundModelSpec(
+            SoundSpecKind.PRETRAINED, name=entry.name, hf_hub_id=entry.hf_hub_id, approx_mb=entry.approx_mb
+        )
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return _parse_sound_dir(text, path)
+    repo = text[len(HF_HUB_PREFIX) :].strip("/") if text.startswith(HF_HUB_PREFIX) else text
+    if repo.count("/") == 1 and all(repo.split("/")) and not repo.startswith((".", "~")) and not path.exists():
+        entry = sound_model_entry(repo)
+        if entry is not None:
+            return parse_sound_spec(entry.name)
+        return SoundModelSpec(SoundSpecKind.HF_HUB, name=text, hf_hub_id=repo)
+    if path.is_file():
+        raise UsageError(f"{path} is a file: a sound model is a folder (ClapModel + ClapProcessor save_pretrained)")
+    if text.startswith(("/", ".", "~")) or os.sep in text:
+        raise UsageError(f"sound model folder not found: {path}")
+    forms = "\n  ".join(supported_sound_specs())
+    raise UsageError(f"unknown sound model {text!r}. Supported:\n  {forms}")
