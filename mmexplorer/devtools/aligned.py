@@ -28,26 +28,26 @@ Design notes:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import inspect
 import json
 import logging
 import math
-import os
 import random
-import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from mmexplorer.devtools import model_cache
+from mmexplorer.devtools.model_cache import ensure_trained
 
 log = logging.getLogger(__name__)
 
 ALIGNED_VERSION = "aligned-v2"  # the suite's default model: single shapes
 ALIGNED_ARCH = "mmx-aligned-v1"
-ENV_TEST_CACHE = "MMEXPLORER_TEST_CACHE"
+ENV_TEST_CACHE = model_cache.ENV_TEST_CACHE
 META_NAME = "mmexplorer_aligned.json"
 TRAIN_SEED = 0
 HELD_OUT_SEED = 10_000  # render seeds for evaluation start here; training uses 0..n_per_class-1
@@ -164,17 +164,12 @@ def make_world(
 
 def default_cache_dir(version: str = ALIGNED_VERSION) -> Path:
     """$MMEXPLORER_TEST_CACHE/<version>, else ~/.cache/mmexplorer-tests/<version>."""
-    base = os.environ.get(ENV_TEST_CACHE)
-    root = Path(base).expanduser() if base else Path.home() / ".cache" / "mmexplorer-tests"
-    return root / version
+    return model_cache.cache_dir(version)
 
 
 def read_meta(folder: Path) -> dict[str, Any] | None:
     """The training record saved beside the weights (recall, seconds, renderer), or None."""
-    try:
-        return json.loads((Path(folder) / META_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    return model_cache.read_meta(folder, META_NAME)
 
 
 def scenes_id() -> str:
@@ -195,23 +190,6 @@ def _is_current(folder: Path, world: ShapeWorld, version: str = ALIGNED_VERSION)
         and (folder / "open_clip_config.json").is_file()
         and (folder / "open_clip_model.safetensors").is_file()
     )
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock so parallel test sessions train once, not once each."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        try:
-            import fcntl
-        except ImportError:  # Windows: no flock; a rare double training is harmless (atomic rename)
-            yield
-            return
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def ensure_aligned_model(
@@ -237,25 +215,11 @@ def ensure_aligned_model(
     """
     target = Path(cache_dir).expanduser() if cache_dir else default_cache_dir(version)
     world = world or synth_world()
-    if _is_current(target, world, version):
-        return target
-    with _file_lock(target.parent / f".{target.name}.lock"):
-        if _is_current(target, world, version):  # another process trained it while we waited
-            return target
-        tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            train_aligned_model(tmp, world=world, steps=steps, on_log=on_log, version=version)
-            old = None
-            if target.exists():
-                old = target.parent / f".{target.name}.old-{os.getpid()}"
-                os.replace(target, old)
-            os.replace(tmp, target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return ensure_trained(
+        target,
+        lambda folder: _is_current(folder, world, version),
+        lambda tmp: train_aligned_model(tmp, world=world, steps=steps, on_log=on_log, version=version),
+    )
 
 
 def ensure_scene_model(cache_dir: Path | str | None = None, *, on_log: Callable[[str], None] | None = None) -> Path:

@@ -19,26 +19,26 @@ under a version key, trained once under a file lock, and retrained when the rend
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import inspect
 import itertools
 import json
 import logging
 import math
-import os
 import random
 import re
-import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from mmexplorer.devtools import model_cache
+from mmexplorer.devtools.model_cache import ensure_trained
 
 log = logging.getLogger(__name__)
 
 CAPTIONER_VERSION = "captioner-v3"
-ENV_TEST_CACHE = "MMEXPLORER_TEST_CACHE"
+ENV_TEST_CACHE = model_cache.ENV_TEST_CACHE
 META_NAME = "mmexplorer_captioner.json"
 TRAIN_SEED = 0
 HELD_OUT_SEED = 500_000  # scene seeds for evaluation start here; training uses 0..n_scenes-1
@@ -60,17 +60,12 @@ def _renderer_id() -> str:
 
 def default_cache_dir() -> Path:
     """$MMEXPLORER_TEST_CACHE/<CAPTIONER_VERSION>, else ~/.cache/mmexplorer-tests/<CAPTIONER_VERSION>."""
-    base = os.environ.get(ENV_TEST_CACHE)
-    root = Path(base).expanduser() if base else Path.home() / ".cache" / "mmexplorer-tests"
-    return root / CAPTIONER_VERSION
+    return model_cache.cache_dir(CAPTIONER_VERSION)
 
 
 def read_meta(folder: Path | str) -> dict[str, Any] | None:
     """The training record saved beside the weights (accuracy, seconds, renderer), or None."""
-    try:
-        return json.loads((Path(folder) / META_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    return model_cache.read_meta(folder, META_NAME)
 
 
 def _is_current(folder: Path) -> bool:
@@ -83,23 +78,6 @@ def _is_current(folder: Path) -> bool:
         and (folder / "model.safetensors").is_file()
         and (folder / "tokenizer.json").is_file()
     )
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive lock so parallel test sessions train once, not once each."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        try:
-            import fcntl
-        except ImportError:  # Windows: no flock; a rare double training is harmless (atomic rename)
-            yield
-            return
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def ensure_test_captioner(
@@ -119,25 +97,7 @@ def ensure_test_captioner(
         on_log: receives progress lines while training.
     """
     target = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-    if _is_current(target):
-        return target
-    with _file_lock(target.parent / f".{target.name}.lock"):
-        if _is_current(target):  # another process trained it while we waited
-            return target
-        tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            train_test_captioner(tmp, steps=steps, on_log=on_log)
-            old = None
-            if target.exists():
-                old = target.parent / f".{target.name}.old-{os.getpid()}"
-                os.replace(target, old)
-            os.replace(tmp, target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return ensure_trained(target, _is_current, lambda tmp: train_test_captioner(tmp, steps=steps, on_log=on_log))
 
 
 def vocabulary() -> list[str]:

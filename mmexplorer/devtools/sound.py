@@ -28,9 +28,7 @@ import inspect
 import json
 import logging
 import math
-import os
 import random
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from mmexplorer.devtools import model_cache
+from mmexplorer.devtools.model_cache import ensure_trained
 
 log = logging.getLogger(__name__)
 
@@ -309,19 +310,12 @@ def _tokenizer_corpus(negatives: list[str]) -> list[str]:
 
 def default_cache_dir() -> Path:
     """$MMEXPLORER_TEST_CACHE/<SOUND_VERSION>, else ~/.cache/mmexplorer-tests/<SOUND_VERSION>."""
-    from mmexplorer.devtools.aligned import ENV_TEST_CACHE
-
-    base = os.environ.get(ENV_TEST_CACHE)
-    root = Path(base).expanduser() if base else Path.home() / ".cache" / "mmexplorer-tests"
-    return root / SOUND_VERSION
+    return model_cache.cache_dir(SOUND_VERSION)
 
 
 def read_meta(folder: Path | str) -> dict[str, Any] | None:
     """The training record saved beside the weights (recall, seconds), or None."""
-    try:
-        return json.loads((Path(folder) / META_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    return model_cache.read_meta(folder, META_NAME)
 
 
 def _is_current(folder: Path) -> bool:
@@ -350,28 +344,8 @@ def ensure_test_sound_model(
         steps: optimiser steps when training.
         on_log: receives progress lines while training.
     """
-    from mmexplorer.devtools.aligned import _file_lock
-
     target = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-    if _is_current(target):
-        return target
-    with _file_lock(target.parent / f".{target.name}.lock"):
-        if _is_current(target):  # another process trained it while we waited
-            return target
-        tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            train_sound_model(tmp, steps=steps, on_log=on_log)
-            old = None
-            if target.exists():
-                old = target.parent / f".{target.name}.old-{os.getpid()}"
-                os.replace(target, old)
-            os.replace(tmp, target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return ensure_trained(target, _is_current, lambda tmp: train_sound_model(tmp, steps=steps, on_log=on_log))
 
 
 # -- training ------------------------------------------------------------------------------------
