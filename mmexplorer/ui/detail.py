@@ -8,13 +8,10 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QImage,
-    QPainter,
-    QPaintEvent,
-    QPalette,
     QPixmap,
     QResizeEvent,
     QTextCharFormat,
@@ -39,7 +36,7 @@ from mmexplorer.core.names import display_path
 from mmexplorer.core.types import Component, ItemDetail, Modality, SearchResult
 from mmexplorer.ui import icons, theme
 from mmexplorer.ui.audio import RecordingView
-from mmexplorer.ui.explain import CHIP_STYLE, ExplainView, RelatedStrip
+from mmexplorer.ui.explain import CHIP_STYLE, ExplainView, RelatedStrip, WeightBar
 from mmexplorer.ui.host import ThumbnailSource
 from mmexplorer.ui.results import (
     THUMB_SIDE,
@@ -116,34 +113,7 @@ class PreviewLabel(QLabel):
             self._rescale()
 
 
-class RelevanceBar(QWidget):
-    """A thin bar as long as a relevance in [0, 1]: the accent colour for a strong match, grey for a weak one."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.value = 0.0
-        self.strong = True
-        self.setFixedHeight(5)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-
-    def set_value(self, value: float, *, strong: bool = True) -> None:
-        self.value = max(0.0, min(1.0, float(value)))
-        self.strong = strong
-        self.update()
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        p.setPen(Qt.PenStyle.NoPen)
-        r = QRectF(self.rect())
-        p.setBrush(self.palette().color(QPalette.ColorRole.Midlight))
-        p.drawRoundedRect(r, 2.5, 2.5)
-        if self.value > 0:
-            p.setBrush(theme.accent() if self.strong else self.palette().color(QPalette.ColorRole.Mid))
-            p.drawRoundedRect(
-                QRectF(r.left(), r.top(), max(5.0, r.width() * self.value), r.height()), 2.5, 2.5
-            )
-        p.end()
+RelevanceBar = WeightBar  # the relevance bar of a match row: the same thin bar as the explanation's
 
 
 def _raw_tooltip(c: Component) -> str:

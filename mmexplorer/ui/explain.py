@@ -243,7 +243,10 @@ class HeatLegend(QWidget):
 
 
 class WeightBar(QWidget):
-    """A thin bar as long as a value in [0, 1] (a component's relevance x weight)."""
+    """A thin bar as long as a value in [0, 1]: the accent colour when strong, grey when weak.
+
+    The detail pane's relevance bars and the explanation's component and moment bars are this one.
+    """
 
     def __init__(self, value: float = 0.0, *, strong: bool = True, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -251,6 +254,11 @@ class WeightBar(QWidget):
         self.strong = strong
         self.setFixedHeight(5)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def set_value(self, value: float, *, strong: bool = True) -> None:
+        self.value = max(0.0, min(1.0, float(value)))
+        self.strong = strong
+        self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:
         p = QPainter(self)
