@@ -152,6 +152,7 @@ def run(out: Path, model: str, theme: str, library: Path, lib_info: dict) -> lis
     photo_row = next((i for i, r in enumerate(results) if r.modality.value == "photo"), 0)
     window.select_row(photo_row)
     s.until(lambda: window.detail.detail is not None)
+    s.until(lambda: window.detail.explain.explanation is not None, 120)  # "where it matched" drawn
     s.until(lambda: not window.loader.pending, 60)
     s.pump(0.3)
     s.shot("4-detail-photo")
@@ -194,6 +195,7 @@ def run(out: Path, model: str, theme: str, library: Path, lib_info: dict) -> lis
     search("marathon training on sundays")
     window.select_row(0)
     s.until(lambda: window.detail.detail is not None)
+    s.until(lambda: window.detail.explain.explanation is not None, 120)  # "where it matched" drawn
     s.pump(0.3)
     s.shot("5-detail-note")
 
@@ -213,6 +215,7 @@ def run(out: Path, model: str, theme: str, library: Path, lib_info: dict) -> lis
     search(colour_query if model != "tiny-random" else "training for a marathon")
     window.select_row(0)
     s.until(lambda: window.detail.detail is not None)
+    s.until(lambda: window.detail.explain.explanation is not None, 120)  # "where it matched" drawn
     s.until(lambda: not window.loader.pending, 60)
     s.pump(0.4)
     s.shot("11-small-window-1024x640")
