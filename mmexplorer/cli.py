@@ -294,7 +294,8 @@ def _index(args: argparse.Namespace) -> int:
             print(f"mmexplorer: {captions.remaining:,} photos left uncaptioned: {_one_line(Exception(captions.reason))}",
                   file=sys.stderr)
     if sound_note:
-        print(f"mmexplorer: note: {sound_note}", file=sys.stderr)
+        print(f"mmexplorer: recordings are searchable by what was said only; sound vectors {sound_note}",
+              file=sys.stderr)
     if report.notice:
         print(f"mmexplorer: {report.waiting:,} files not indexed: {_one_line(Exception(report.notice))}",
               file=sys.stderr)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -266,4 +267,9 @@ def _check_wav_header(path: Path) -> None:
 
 
 def _first_line(e: BaseException) -> str:
-    return " ".join(str(e).split())[:200]
+    """The decoder's reason in a line a person can read: FFmpeg's text without its errno and the path
+    ("[Errno 1094995529] Invalid data found when processing input: '/x.mp3'" -> "invalid data")."""
+    text = getattr(e, "strerror", None) or str(e)
+    text = re.sub(r"^\[Errno -?\d+\]\s*", "", " ".join(str(text).split()))
+    text = re.sub(r"(?i)\s*when processing input.*$", "", text)
+    return text[:200] or type(e).__name__

@@ -173,7 +173,7 @@ def resolve_caption_model(
     )
     if _weight_file(folder) is None:
         raise ModelUnavailableError(
-            parsed.name, f"{parsed.hf_hub_id} in the cache has no weights; " + weights.pull_hint(parsed.name)
+            parsed.name, f"{parsed.hf_hub_id} in the cache has no weights; " + weights.pull_hint(parsed.name, SPACE)
         )
     model_id = f"caption:{parsed.name}" if parsed.entry else f"caption:hf-hub:{parsed.hf_hub_id}"
     revision = weights.snapshot_revision(folder / "config.json")

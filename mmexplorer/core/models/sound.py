@@ -352,17 +352,7 @@ def _unit_rows(x: Any) -> np.ndarray:
 
 def sound_pull_hint(name: str) -> str:
     """How a user gets a sound model onto an offline machine."""
-    return (
-        f"run `mmexplorer models pull {name}` on a machine connected to the internet "
-        f"(it fills the Hugging Face cache, {weights.hub_cache_dir()}; copy that folder over), "
-        "or pass --sound-model with a local CLAP folder, or turn sound vectors off (--no-sound)"
-    )
-
-
-def _unavailable(display: str, e: ModelUnavailableError) -> ModelUnavailableError:
-    generic = weights.pull_hint(e.model)
-    reason = e.hint.replace(generic, "").strip().rstrip(":;,").strip() or "not in the cache"
-    return ModelUnavailableError(display, f"{reason}; {sound_pull_hint(display)}")
+    return weights.pull_hint(name, _SPACE)
 
 
 def resolve_sound_model(
@@ -382,24 +372,21 @@ def resolve_sound_model(
     assert repo is not None  # PRETRAINED and HF_HUB carry a repo
     status = StatusReporter(on_status, space=_SPACE, name=spec.name)
     size = f" (about {spec.approx_mb} MB)" if spec.approx_mb else ""
-    try:
-        if not weights.is_offline() and weights.cached_hub_file(repo, CLAP_WEIGHT_NAMES) is None:
-            status.downloading(f"downloading {spec.name}{size} from {repo}", fraction=0.0)
-        folder = weights.resolve_hub_snapshot(
-            repo,
-            model=spec.name,
-            space=_SPACE,
-            allow_patterns=_HUB_PATTERNS,
-            required=_HUB_REQUIRED,
-            on_status=on_status,
+    if not weights.is_offline() and weights.cached_hub_file(repo, CLAP_WEIGHT_NAMES) is None:
+        status.downloading(f"downloading {spec.name}{size} from {repo}", fraction=0.0)
+    folder = weights.resolve_hub_snapshot(
+        repo,
+        model=spec.name,
+        space=_SPACE,
+        allow_patterns=_HUB_PATTERNS,
+        required=_HUB_REQUIRED,
+        on_status=on_status,
+    )
+    checkpoint = find_clap_weights(folder)
+    if checkpoint is None:  # configs came with the snapshot; the weights are one big file
+        checkpoint = weights.resolve_hub_file(
+            repo, CLAP_WEIGHT_NAMES, model=spec.name, space=_SPACE, on_status=on_status
         )
-        checkpoint = find_clap_weights(folder)
-        if checkpoint is None:  # configs came with the snapshot; the weights are one big file
-            checkpoint = weights.resolve_hub_file(
-                repo, CLAP_WEIGHT_NAMES, model=spec.name, space=_SPACE, on_status=on_status
-            )
-    except ModelUnavailableError as e:
-        raise _unavailable(spec.name, e) from e
     folder = checkpoint.parent
     if not (folder / CLAP_CONFIG_NAME).exists() or not any(
         (folder / n).exists() for n in CLAP_PREPROCESSOR_NAMES

@@ -202,7 +202,7 @@ def resolve_speech_model(
         )
     except ModelUnavailableError as e:
         raise ModelUnavailableError(
-            parsed.name, f"{e.hint.replace('--model', '--speech-model')}{mb}"
+            parsed.name, f"{e.hint}{mb}"
         ) from e
     missing = [n for n in CT2_REQUIRED if not (folder / n).is_file()]
     if missing:

@@ -61,12 +61,22 @@ def hub_cache_dir() -> Path:
     return base / "huggingface" / "hub"
 
 
-def pull_hint(name: str) -> str:
-    """How a user gets a model onto an offline machine."""
+# What a user can do instead of downloading, per space (the flag that takes a local model, or turns it off).
+_LOCAL_ALTERNATIVE = {
+    "image": "or pass --model with a local folder or ARCH=/path/to/checkpoint",
+    "caption": "or pass --caption-model with a local folder, or turn captions off (--no-captions)",
+    "speech": "or pass --speech-model with a local CTranslate2 Whisper folder",
+    "sound": "or pass --sound-model with a local CLAP folder, or turn sound vectors off (--no-sound)",
+}
+
+
+def pull_hint(name: str, space: str = "image") -> str:
+    """How a user gets a model of a space onto an offline machine."""
+    alternative = _LOCAL_ALTERNATIVE.get(space)
     return (
         f"run `mmexplorer models pull {name}` on a machine connected to the internet "
-        f"(it fills the Hugging Face cache, {hub_cache_dir()}; copy that folder over), "
-        "or pass --model with a local folder or ARCH=/path/to/checkpoint"
+        f"(it fills the Hugging Face cache, {hub_cache_dir()}; copy that folder over)"
+        + (f", {alternative}" if alternative else "")
     )
 
 
@@ -151,7 +161,7 @@ def resolve_hub_file(
     if found is not None:
         return found
     if is_offline():
-        raise ModelUnavailableError(model, "offline (HF_HUB_OFFLINE) and not in the cache: " + pull_hint(model))
+        raise ModelUnavailableError(model, "offline (HF_HUB_OFFLINE) and not in the cache: " + pull_hint(model, space))
 
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
@@ -170,16 +180,16 @@ def resolve_hub_file(
             )
         except LocalEntryNotFoundError as e:  # the hub did not answer: trying other names would only wait again
             raise ModelUnavailableError(
-                model, f"the hub could not be reached ({repo_id}) and it is not in the cache; " + pull_hint(model)
+                model, f"the hub could not be reached ({repo_id}) and it is not in the cache; " + pull_hint(model, space)
             ) from e
         except EntryNotFoundError as e:  # this repo lacks this variant: try the next one
             last_error = e
             continue
         except Exception as e:  # network, auth, disk: all mean "not available now"
-            raise ModelUnavailableError(model, f"could not download from {repo_id} ({e}); " + pull_hint(model)) from e
+            raise ModelUnavailableError(model, f"could not download from {repo_id} ({e}); " + pull_hint(model, space)) from e
         return Path(path)
     raise ModelUnavailableError(
-        model, f"{repo_id} has none of {', '.join(filenames)} ({last_error}); " + pull_hint(model)
+        model, f"{repo_id} has none of {', '.join(filenames)} ({last_error}); " + pull_hint(model, space)
     ) from last_error
 
 
@@ -212,7 +222,7 @@ def resolve_hub_snapshot(
     except (EntryNotFoundError, OSError) as e:  # LocalEntryNotFoundError: simply not cached
         log.debug("%s not in the hub cache: %s", repo_id, e)
     if is_offline():
-        raise ModelUnavailableError(model, "offline (HF_HUB_OFFLINE) and not in the cache: " + pull_hint(model))
+        raise ModelUnavailableError(model, "offline (HF_HUB_OFFLINE) and not in the cache: " + pull_hint(model, space))
     StatusReporter(on_status, space=space, name=model).downloading(f"downloading {repo_id}", fraction=0.0)
     try:
         folder = Path(
@@ -224,7 +234,7 @@ def resolve_hub_snapshot(
             )
         )
     except Exception as e:
-        raise ModelUnavailableError(model, f"could not download {repo_id} ({e}); " + pull_hint(model)) from e
+        raise ModelUnavailableError(model, f"could not download {repo_id} ({e}); " + pull_hint(model, space)) from e
     return folder
 
 
