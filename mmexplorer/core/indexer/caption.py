@@ -91,7 +91,7 @@ class CaptionPass:
         try:
             captioner = self.load_captioner()
         except (ModelUnavailableError, UsageError) as e:
-            log.warning("photos are left uncaptioned: %s", e)
+            log.info("photos are left uncaptioned: %s", e)  # the report carries it; callers say it once
             remaining = len(self.catalog.photos_to_caption(""))
             return CaptionReport(remaining=remaining, elapsed_s=time.monotonic() - started, reason=str(e))
         model_id = captioner.model_id
