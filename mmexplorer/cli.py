@@ -264,7 +264,8 @@ def _index(args: argparse.Namespace) -> int:
             elif (args.sound or args.sound_model) and not engine.sound_enabled:
                 engine.set_sound_enabled(True)
             report = engine.index(args.folders, progress=progress, cancel=cancel.is_set)
-            sound_note = engine.sound_status() if engine.sound_status().startswith("not available") else ""
+            sound_note = engine.sound_status()
+            sound_note = sound_note if sound_note.startswith("not available") else ""
             skipped = engine.catalog.skipped()
             captions = None
             if engine.captions_enabled and not report.cancelled and not cancel.is_set():
