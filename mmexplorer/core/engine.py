@@ -507,7 +507,9 @@ class Engine:
         else:
             samples = recordings.resample(np.asarray(audio), sample_rate)
         model = self.speech.model()
-        segments, _language = model.transcribe(samples, hotwords=self.hotwords() if biased else ())
+        segments, _language = model.transcribe(
+            samples, hotwords=self.hotwords() if biased else (), prefer=self.speech_languages()
+        )
         return " ".join(s.text or "" for s in segments).strip()
 
     def hotwords(self, n: int = 60) -> list[str]:
@@ -567,8 +569,19 @@ class Engine:
         from mmexplorer.core.indexer.recording import RecordingHandler
 
         handlers = default_handlers(self.spaces)
-        handlers[Modality.RECORDING] = RecordingHandler(self.spaces, self.speech, sound=self.sound_enabled)
+        recording = RecordingHandler(self.spaces, self.speech, sound=self.sound_enabled)
+        recording.languages = self.speech_languages
+        handlers[Modality.RECORDING] = recording
         return handlers
+
+    def speech_languages(self) -> tuple[str, ...]:
+        """The languages speech here is most likely in: the library's most common, then the system's."""
+        from mmexplorer.core.models.speech import system_languages
+
+        counts = self.catalog.languages(Modality.RECORDING.value)
+        most = max(counts.values(), default=0)
+        library = [language for language, n in counts.items() if n == most and n > 0]
+        return tuple(dict.fromkeys([*library, *system_languages()]))
 
     # -- sound (issue 9) --------------------------------------------------------------------
     @property

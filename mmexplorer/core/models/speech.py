@@ -257,6 +257,7 @@ class SpeechModel:
         beam_size: int = 5,
         hotwords: Sequence[str] = (),
         vad: bool = True,
+        prefer: Sequence[str] = (),
     ) -> tuple[list[Segment], str | None]:
         """Transcribe 16 kHz mono float32 samples.
 
@@ -267,6 +268,7 @@ class SpeechModel:
             beam_size: 5 is Whisper's default; 1 (greedy) is faster.
             hotwords: words to bias recognition toward (the library's own vocabulary).
             vad: skip stretches without speech (Silero VAD), so silence gives no invented text.
+            prefer: languages this library speaks (see `choose_language`); used when `language` is None.
 
         Returns:
             The segments (times in seconds, text stripped; empty ones dropped) and the language.
@@ -279,6 +281,8 @@ class SpeechModel:
         if len(samples) < 1600:  # under 0.1 s: nothing to hear
             return [], language
         with self._lock:  # one decode at a time per model: the indexer and a spoken query share it
+            if language is None and prefer:
+                language = self._detect(samples, prefer, vad=vad)
             segments, info = self._model.transcribe(
                 samples,
                 language=language,
@@ -293,6 +297,15 @@ class SpeechModel:
                 if s.text.strip()
             ]
         return out, (language or info.language)
+
+    def _detect(self, samples: np.ndarray, prefer: Sequence[str], *, vad: bool) -> str | None:
+        """The language of the first 30 s of speech, leaning toward `prefer` (None: Whisper decides)."""
+        try:
+            _best, _p, probabilities = self._model.detect_language(samples, vad_filter=vad)
+        except ValueError:  # the voice-activity filter kept nothing: no speech to judge
+            return None
+        language, _ = choose_language(probabilities, prefer)
+        return language
 
     def info(self) -> ModelInfo:
         return ModelInfo(
@@ -343,6 +356,56 @@ def load_speech_model(
                 raise ModelUnavailableError(parsed.name, f"{folder} cannot be loaded as a CTranslate2 Whisper model ({e})") from e
     status.ready()
     return SpeechModel(name=parsed.name, model_id=model_id, model=model, device=where, compute_type=compute, threads=n)
+
+
+# -- which language was spoken -----------------------------------------------------------------
+# A language the library already speaks (or the system's) is kept unless Whisper finds another at
+# least this many times likelier. Whisper guesses from the first 30 s; on a few seconds of speech,
+# an unusual voice or a noisy room it can be unsure (English memos measured as Finnish 0.40 /
+# English 0.23, or Welsh), while a memo really in another language is near certain (German spoken
+# in an English library: German 0.99, English 0.002), so a modest factor mends the first and keeps
+# the second.
+PREFERRED_LANGUAGE_FACTOR = 10.0
+
+
+def choose_language(
+    probabilities: Iterable[tuple[str, float]], prefer: Sequence[str] = ()
+) -> tuple[str, float]:
+    """The language to transcribe in: Whisper's probabilities, with `prefer` weighted up.
+
+    Args:
+        probabilities: (language code, probability) for every language, as Whisper detects them.
+        prefer: languages spoken in this library or on this system (the most likely first).
+
+    Returns:
+        (language, its probability as Whisper gave it).
+    """
+    wanted = set(prefer)
+    return max(
+        probabilities, key=lambda lp: lp[1] * (PREFERRED_LANGUAGE_FACTOR if lp[0] in wanted else 1.0)
+    )
+
+
+def system_languages() -> tuple[str, ...]:
+    """The user's languages from the environment (LANGUAGE, LC_ALL, LC_MESSAGES, LANG; else the locale).
+
+    "C" and "POSIX" name no language, so they add none.
+    """
+    import locale
+
+    names = os.environ.get("LANGUAGE", "").split(":")
+    names += [os.environ.get(k, "") for k in ("LC_ALL", "LC_MESSAGES", "LANG")]
+    if not any(names):  # launched without a locale in the environment (a desktop shortcut on Windows)
+        try:
+            names.append(locale.getlocale()[0] or "")
+        except ValueError:
+            pass
+    out: list[str] = []
+    for name in names:
+        code = re.split(r"[_.@-]", name.strip(), maxsplit=1)[0].lower()
+        if code.isalpha() and 2 <= len(code) <= 3 and code not in out:
+            out.append(code)
+    return tuple(out)
 
 
 # -- the library's own words (hotwords for spoken queries) -------------------------------------
