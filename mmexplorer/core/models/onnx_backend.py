@@ -19,6 +19,11 @@ preprocessed with PIL and numpy (`clip_preprocess`, what open_clip's eval transf
 is cut after the last end-of-text token of a batch: the text tower is causal and pools at that
 token, so the embeddings are the same and a short query costs a fraction of 77 positions.
 
+The sound space (CLAP) gets its text tower here too (`export_clap_text`, `OnnxClapEncoder`): typed
+queries of a library with recordings run without torch; its audio tower stays on torch (indexing,
+audio queries) and is loaded on first use. The export keeps the torch audio vectors of the fixed
+calibration sounds, so fitting a library's relevance maps needs no torch either.
+
 Missing onnxruntime, an export that fails or a graph that does not match torch: torch, with one
 log line saying why. A cached graph that is stale (size or time changed) or corrupt (ONNX Runtime
 cannot load it) is exported again.
@@ -33,6 +38,7 @@ import hashlib
 import html
 import importlib.metadata
 import importlib.util
+import io
 import itertools
 import json
 import logging
@@ -1377,3 +1383,502 @@ def cached_sha256(path: Path) -> str:
     except OSError:
         pass
     return value
+
+
+# -- CLAP's text tower (the sound space's typed queries) ----------------------------------------
+# A text search of a library with recordings must not import torch: CLAP's text tower (RoBERTa,
+# its pooler, the text projection) runs here, tokenized by the `tokenizers` package. The audio
+# tower stays on torch (indexing, audio queries); `OnnxClapEncoder` loads it on first use.
+CLAP_FAMILY = "clap-text"
+CLAP_TOKENIZER = "clap_tokenizer.json"  # the checked tokenizer, kept in the export folder
+CLAP_AUDIO_MEMO = "clap_audio_memo.npz"  # torch audio vectors of the calibration sounds
+
+_CLAP_CHECK_TEXTS = (
+    *_CHECK_TEXTS,
+    "a low hum",
+    "dog barking in the distance, then rain on a window",
+    "   leading and trailing spaces   ",
+    "<s> literal </s> special <mask> tokens <pad> <unk>",
+    "emoji 🐶🌅 and CJK 日本語のテキスト",
+    "can't won't they're I'll we've she'd",
+    "tab\tseparated\nnew line",
+    "numbers 12345 and 3.14159, dates 2024-05-01",
+    "UPPER lower MiXeD",
+    "x" * 700,
+    " ".join(["word"] * 700),
+)
+
+
+def _clap_texts(texts: Sequence[str]) -> list[str]:
+    """What SoundEncoder.encode_texts feeds the tokenizer: a blank text becomes one space."""
+    return [t if t.strip() else " " for t in texts]
+
+
+def clap_tokenizer(model_folder: Path) -> Any:
+    """CLAP's RoBERTa byte-level BPE as a `tokenizers.Tokenizer`, without transformers.
+
+    The folder's tokenizer.json when it has one (the test model, LAION's CLAP repos); else built
+    from vocab.json + merges.txt the way transformers' RobertaTokenizer is: byte-level
+    pre-tokenizer, <s> ... </s> around each text, the special tokens matched whole (<mask>
+    taking the space before it). `export_clap_text` checks the ids against transformers either way.
+
+    Raises:
+        ExportRefused: neither tokenizer.json nor vocab.json + merges.txt is there.
+    """
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
+
+    if (model_folder / "tokenizer.json").is_file():
+        return Tokenizer.from_file(str(model_folder / "tokenizer.json"))
+    vocab, merges = model_folder / "vocab.json", model_folder / "merges.txt"
+    if not (vocab.is_file() and merges.is_file()):
+        raise ExportRefused(f"{model_folder} has neither tokenizer.json nor vocab.json + merges.txt")
+    def read(name: str) -> dict[str, Any]:
+        try:
+            data = json.loads((model_folder / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    cfg, specials_map = read("tokenizer_config.json"), read("special_tokens_map.json")
+    # A special token's flags (lstrip: "<mask>" taking the space before it) as transformers reads
+    # them: added_tokens_decoder, then the token entries of tokenizer_config, then special_tokens_map.
+    flags: dict[str, dict[str, bool]] = {}
+    for entry in (cfg.get("added_tokens_decoder") or {}).values():
+        if isinstance(entry, dict) and "content" in entry:
+            flags[str(entry["content"])] = entry
+    names: dict[str, str] = {}
+    for key, default in (("bos_token", "<s>"), ("eos_token", "</s>"), ("unk_token", "<unk>"), ("sep_token", "</s>"),
+                         ("cls_token", "<s>"), ("pad_token", "<pad>"), ("mask_token", "<mask>")):
+        for source in (cfg, specials_map):
+            value = source.get(key)
+            if isinstance(value, dict) and "content" in value:
+                names[key] = str(value["content"])
+                flags[names[key]] = value
+            elif isinstance(value, str):
+                names[key] = value
+        names.setdefault(key, default)
+    prefix = bool(cfg.get("add_prefix_space", False))
+    tok = Tokenizer(models.BPE.from_file(str(vocab), str(merges)))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=prefix)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens([
+        AddedToken(t, special=True, normalized=False, lstrip=bool(flags.get(t, {}).get("lstrip", False)),
+                   rstrip=bool(flags.get(t, {}).get("rstrip", False)),
+                   single_word=bool(flags.get(t, {}).get("single_word", False)))
+        for t in dict.fromkeys(names.values())
+    ])
+    sep, cls = names["sep_token"], names["cls_token"]
+    tok.post_processor = processors.RobertaProcessing(
+        (sep, tok.token_to_id(sep)), (cls, tok.token_to_id(cls)), trim_offsets=bool(cfg.get("trim_offsets", True)),
+        add_prefix_space=prefix,
+    )
+    return tok
+
+
+def _clap_session_tokenizer(path: Path, max_tokens: int) -> Any:
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(path))
+    tok.enable_truncation(max_length=max_tokens)
+    tok.no_padding()
+    return tok
+
+
+def _clip_digest(clip: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(clip, dtype=np.float32).tobytes()).hexdigest()
+
+
+class _RecordingAudio:
+    """encode_audio of a torch SoundEncoder that remembers each clip's vector (one clip per call)."""
+
+    def __init__(self, encoder: Any) -> None:
+        self.encoder = encoder
+        self.memo: dict[str, np.ndarray] = {}
+
+    def __call__(self, clips: Sequence[np.ndarray]) -> np.ndarray:
+        keys = [_clip_digest(c) for c in clips]
+        todo = [i for i, k in enumerate(keys) if k not in self.memo]
+        if todo:
+            vectors = self.encoder.encode_audio([clips[i] for i in todo])
+            for i, v in zip(todo, vectors, strict=True):
+                self.memo[keys[i]] = np.asarray(v, dtype=np.float32)
+        if not keys:
+            return np.zeros((0, self.encoder.dim), dtype=np.float32)
+        return np.stack([self.memo[k] for k in keys])
+
+
+def _clap_calibration(audio: Callable[[Sequence[np.ndarray]], np.ndarray], texts: Callable[[Sequence[str]], np.ndarray],
+                      sample_rate: int, kind: str) -> Any:
+    from mmexplorer.core.calibration_sets import sound_text_data
+
+    return sound_text_data(audio, texts, sample_rate=sample_rate, kind=kind)
+
+
+def export_clap_text(encoder: Any, model_folder: Path, folder: Path, *, quantize: bool | None = None) -> dict[str, Any]:
+    """Export CLAP's text tower of a torch `SoundEncoder` into `folder`, check it, write meta.json.
+
+    The graph is `ClapModel.get_text_features` (text model, pooler, projection); rows are
+    normalised after it, as `SoundEncoder.encode_texts` does. Beside it: the checked tokenizer and
+    the torch audio vectors of the calibration sounds (core.calibration_sets.sound_text_data), so a
+    library's relevance maps for the sound space are fitted without torch.
+
+    Args:
+        encoder: the loaded torch encoder (core.models.sound.SoundEncoder).
+        model_folder: the model's own folder (tokenizer files).
+        folder: the export folder.
+        quantize: try int8 (kept if recall@1 of captions -> calibration sounds holds); None: as
+            $MMEXPLORER_ONNX_INT8 says (auto: try for a meaningful model; off; force: for benches).
+
+    Raises:
+        ExportRefused: no tokenizer files, tokens that differ from transformers', or a graph that
+            does not match torch.
+    """
+    import torch
+
+    model = encoder.model
+    max_tokens = int(encoder.max_tokens)
+    tokenizer = clap_tokenizer(model_folder)
+    tokenizer.enable_truncation(max_length=max_tokens)
+    tokenizer.no_padding()
+    checks = _clap_texts(_CLAP_CHECK_TEXTS)
+    hf_ids = encoder._tokenizer(checks, truncation=True, max_length=max_tokens)["input_ids"]
+    if [list(x) for x in hf_ids] != [e.ids for e in tokenizer.encode_batch(checks)]:
+        raise ExportRefused("the torch-free tokenizer does not reproduce CLAP's tokens")
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(folder / CLAP_TOKENIZER))
+
+    class ClapText(torch.nn.Module):
+        def __init__(self, m: Any) -> None:
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            out = self.m.get_text_features(input_ids=input_ids, attention_mask=attention_mask)
+            return getattr(out, "pooler_output", out)
+
+    moved = encoder.device != "cpu"
+    dtype = next(model.parameters()).dtype
+    cpu = model.to("cpu").float() if moved else model
+    config = getattr(cpu.text_model, "config", None)
+    saved_attn = getattr(config, "_attn_implementation", None)
+    sample = tokenizer.encode_batch(["a low hum", "a somewhat longer caption of a sound for the export"])
+    width = max(len(e.ids) for e in sample)
+    pad_id = getattr(encoder._tokenizer, "pad_token_id", None)  # what transformers pads a batch with
+    pad_id = int(pad_id if pad_id is not None else getattr(model.config.text_config, "pad_token_id", 1))
+    ids = torch.full((2, width), pad_id, dtype=torch.long)
+    mask = torch.zeros((2, width), dtype=torch.long)
+    for i, e in enumerate(sample):
+        ids[i, : len(e.ids)] = torch.tensor(e.ids)
+        mask[i, : len(e.ids)] = 1
+    t0 = time.perf_counter()
+    try:
+        if config is not None and saved_attn not in (None, "eager"):
+            config._attn_implementation = "eager"  # plain matmuls trace into opset-17 ONNX reliably
+        _export(ClapText(cpu), (ids, mask), folder / "text.fp32.onnx", ["input_ids", "attention_mask"],
+                {"input_ids": {0: "n", 1: "length"}, "attention_mask": {0: "n", 1: "length"}, "embedding": {0: "n"}})
+    finally:
+        if config is not None and saved_attn is not None:
+            config._attn_implementation = saved_attn
+        if moved:
+            model.to(device=encoder.device, dtype=dtype)
+    export_s = time.perf_counter() - t0
+    ref = encoder.encode_texts(checks)
+    got = _clap_run(open_session(folder / "text.fp32.onnx"), tokenizer, checks, 4, pad_id)
+    cos = min_cosine(ref, got)
+    if cos < MIN_COSINE:
+        raise ExportRefused(f"the exported text tower differs from torch (cosine {cos:.5f})")
+
+    audio = _RecordingAudio(encoder)
+    for kind in ("text", "audio"):  # every clip a first search's calibration encodes
+        _clap_calibration(audio, encoder.encode_texts, encoder.sample_rate, kind)
+    buffer = io.BytesIO()
+    np.savez(buffer, digests=np.asarray(list(audio.memo), dtype="U64"),
+             vectors=np.stack(list(audio.memo.values())).astype(np.float32))
+    atomic_write(folder / CLAP_AUDIO_MEMO, buffer.getvalue())
+
+    def recall(graph: Path) -> float:
+        session = open_session(graph)
+        data = _clap_calibration(audio, lambda ts: _clap_run(session, tokenizer, _clap_texts(ts), 32, pad_id),
+                                 encoder.sample_rate, "text")
+        return recall_at_1(data.queries, data.items, data.positives)
+
+    graph: dict[str, Any] = {"file": "text.fp32.onnx", "precision": "fp32", "cosine_to_torch": cos}
+    fp32, int8 = folder / "text.fp32.onnx", folder / "text.int8.onnx"
+    mode = os.environ.get(ENV_INT8, "auto").strip().lower()
+    if quantize is None and mode == "force":  # benches of random weights: int8 whatever its recall
+        quantize_int8(fp32, int8)
+        graph.update({"file": int8.name, "precision": "int8", "reason": f"forced by {ENV_INT8}=force",
+                      "recall_fp32": recall(fp32), "recall_int8": recall(int8)})
+        fp32.unlink()
+    elif quantize or (quantize is None and mode != "off" and encoder.meaningful):
+        graph.update(choose_precision(fp32, int8, recall))
+    else:
+        graph["reason"] = ("not tried: the model's similarities mean nothing" if quantize is None and mode != "off"
+                           else f"not tried ({ENV_INT8}={mode})" if quantize is None else "not tried")
+    meta = {
+        "model_id": encoder.model_id,
+        "family": CLAP_FAMILY,
+        "versions": versions(),
+        "name": encoder.name,
+        "dim": encoder.dim,
+        "meaningful": encoder.meaningful,
+        "note": encoder.note,
+        "sample_rate": encoder.sample_rate,
+        "window_samples": encoder.window_samples,
+        "hop_s": encoder.hop_s,
+        "max_tokens": max_tokens,
+        "pad_token_id": pad_id,
+        "tokenizer": CLAP_TOKENIZER,
+        "audio_memo": {"file": CLAP_AUDIO_MEMO, "clips": len(audio.memo)},
+        "model_folder": str(model_folder),
+        "export_s": round(export_s, 2),
+        "graphs": {"text": graph},
+    }
+    meta["audio_memo"]["stamp"] = _file_stamp(folder / CLAP_AUDIO_MEMO)
+    write_meta(folder, meta)
+    log.info("exported CLAP's text tower of %s to ONNX in %.1f s (%s)", encoder.model_id, export_s, graph["precision"])
+    return meta
+
+
+def _clap_run(session: Any, tokenizer: Any, texts: list[str], batch_size: int, pad_id: int) -> np.ndarray:
+    """Texts through the exported text tower: similar lengths batched, padded with CLAP's pad id."""
+    if not texts:
+        return np.zeros((0, session.get_outputs()[0].shape[-1] or 0), dtype=np.float32)
+    encoded = tokenizer.encode_batch(texts)
+    order = np.argsort([-len(e.ids) for e in encoded], kind="stable")
+    out: list[np.ndarray | None] = [None] * len(texts)
+    for start in range(0, len(texts), batch_size):
+        rows = order[start : start + batch_size]
+        width = max(len(encoded[i].ids) for i in rows)
+        ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for j, i in enumerate(rows):
+            n = len(encoded[i].ids)
+            ids[j, :n] = encoded[i].ids
+            mask[j, :n] = 1
+        vecs = _normalised(session.run(None, {"input_ids": ids, "attention_mask": mask})[0])
+        for j, i in enumerate(rows):
+            out[i] = vecs[j]
+    return np.stack(out)  # type: ignore[arg-type]
+
+
+class OnnxClapEncoder:
+    """The sound space's CLAP with its text tower on ONNX Runtime; the `SoundEncoder` interface.
+
+    Typed queries (`encode_texts`) run without torch or transformers. The audio tower stays on
+    torch: `encode_windows`, `iter_windows`, `windows`, `pad` and `model` load the torch encoder on
+    first use through `torch_loader` (indexing and audio queries need it anyway). `encode_audio`
+    of clips the export embedded (the calibration sounds) returns their torch vectors from the
+    export's memo, so fitting the relevance maps at a library's first text search needs no torch.
+    """
+
+    backend = "onnx"
+
+    def __init__(
+        self,
+        folder: Path,
+        meta: dict[str, Any],
+        *,
+        name: str,
+        device: str = "cpu",
+        torch_loader: Callable[[], Any] | None = None,
+    ) -> None:
+        self.folder = folder
+        self.name = name
+        self.model_id = meta["model_id"]
+        self.dim = int(meta["dim"])
+        self.device = device
+        self.meaningful = bool(meta.get("meaningful", True))
+        self.note = str(meta.get("note", ""))
+        self.sample_rate = int(meta["sample_rate"])
+        self.window_samples = int(meta["window_samples"])
+        self.window_s = self.window_samples / self.sample_rate
+        self.hop_s = float(meta["hop_s"])
+        self.max_tokens = int(meta["max_tokens"])
+        self._pad_id = int(meta["pad_token_id"])
+        self._tokenizer = _clap_session_tokenizer(folder / meta["tokenizer"], self.max_tokens)
+        self._memo: dict[str, np.ndarray] | None = None
+        self._torch_loader = torch_loader
+        self._torch: Any = None
+        self._sessions = _Sessions(folder, meta, device, self._rebuild if torch_loader else None)
+        self.dtype = _precision(meta)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self._sessions.meta
+
+    def _torch_encoder(self) -> Any:
+        if self._torch is None:
+            if self._torch_loader is None:
+                raise UsageError(f"{self.model_id}: no torch model for the audio tower")
+            self._torch = self._torch_loader()
+        return self._torch
+
+    def _rebuild(self) -> dict[str, Any]:
+        enc = self._torch_encoder()
+        with _folder_lock(self.folder):
+            shutil.rmtree(self.folder, ignore_errors=True)
+            meta = export_clap_text(enc, Path(self._sessions.meta["model_folder"]), self.folder)
+        self._tokenizer = _clap_session_tokenizer(self.folder / meta["tokenizer"], self.max_tokens)
+        self._memo = None
+        return meta
+
+    @property
+    def model(self) -> Any:
+        """The torch ClapModel (loaded now if needed), for code that needs its internals."""
+        return self._torch_encoder().model
+
+    # -- text: ONNX Runtime ---------------------------------------------------------------------
+    def encode_texts(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+        """Query texts through CLAP's text tower -> (n, dim) float32 unit rows; [] gives (0, dim)."""
+        texts = _clap_texts(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return _clap_run(self._sessions.get("text"), self._tokenizer, texts, batch_size, self._pad_id)
+
+    # -- audio: torch (the memo answers the calibration sounds) ---------------------------------------
+    def _audio_memo(self) -> dict[str, np.ndarray]:
+        if self._memo is None:
+            self._memo = {}
+            part = self.meta.get("audio_memo") or {}
+            path = self.folder / str(part.get("file", CLAP_AUDIO_MEMO))
+            try:
+                if _file_stamp(path) == part.get("stamp"):
+                    with np.load(path, allow_pickle=False) as data:
+                        self._memo = dict(zip(data["digests"].tolist(), np.asarray(data["vectors"], np.float32)))
+            except (OSError, ValueError, KeyError) as e:
+                log.info("the audio memo of %s is unusable (%s): the calibration sounds go through torch", self.model_id, e)
+        return self._memo
+
+    def encode_audio(self, clips: Sequence[np.ndarray], *, batch_size: int = 16) -> np.ndarray:
+        """Mono clips at `sample_rate` -> (n, dim) float32 unit rows (see `SoundEncoder.encode_audio`)."""
+        memo = self._audio_memo()
+        if clips and memo:
+            found = [memo.get(_clip_digest(c)) for c in clips]
+            if all(v is not None for v in found):
+                return np.stack(found).astype(np.float32, copy=False)  # type: ignore[arg-type]
+        return self._torch_encoder().encode_audio(clips, batch_size=batch_size)
+
+    def encode_windows(self, clips: Sequence[np.ndarray], *, batch_size: int = 16) -> np.ndarray:
+        return self._torch_encoder().encode_windows(clips, batch_size=batch_size)
+
+    def iter_windows(self, waveform: np.ndarray, sr: int) -> Iterator[tuple[float, float, np.ndarray]]:
+        return self._torch_encoder().iter_windows(waveform, sr)
+
+    def windows(self, waveform: np.ndarray, sr: int) -> list[tuple[float, float, np.ndarray]]:
+        return self._torch_encoder().windows(waveform, sr)
+
+    def pad(self, clip: np.ndarray) -> np.ndarray:
+        return self._torch_encoder().pad(clip)
+
+    # -- bookkeeping ------------------------------------------------------------------------------
+    def info(self) -> ModelInfo:
+        return ModelInfo(
+            space=Space.SOUND.value, name=self.name, model_id=self.model_id, device=self.device,
+            dtype=self.dtype, dim=self.dim, meaningful=self.meaningful,
+            note=" ".join(x for x in (self.note, "(text tower on ONNX Runtime)") if x),
+        )
+
+    def release(self) -> None:
+        self._sessions.close()
+        if self._torch is not None:
+            self._torch.release()
+            self._torch = None
+
+    def __repr__(self) -> str:
+        return f"OnnxClapEncoder({self.model_id!r}, device={self.device!r}, dtype={self.dtype!r}, dim={self.dim})"
+
+
+def measure_clap_text(torch_enc: Any, onnx_enc: OnnxClapEncoder) -> dict[str, Any]:
+    """Seconds per single query and per batch of 16 captions on both backends; the ratio decides."""
+    texts = [f"sound {i}: a dog barking far away while rain falls on a tin roof" for i in range(16)]
+    t_b = _time(lambda: torch_enc.encode_texts(texts), repeat=2)
+    o_b = _time(lambda: onnx_enc.encode_texts(texts), repeat=2)
+    t_q = _time(lambda: torch_enc.encode_texts(["a low hum"]))
+    o_q = _time(lambda: onnx_enc.encode_texts(["a low hum"]))
+    ratio = (o_b / t_b + o_q / t_q) / 2
+    return {"backend": "onnx" if ratio < 1.0 else "torch", "onnx_over_torch": round(ratio, 3),
+            "torch_batch_s": t_b, "onnx_batch_s": o_b, "torch_query_s": t_q, "onnx_query_s": o_q}
+
+
+def load_cached_sound(model_id: str, *, name: str, device: str, backend: str,
+                      torch_loader: Callable[[], Any]) -> OnnxClapEncoder | None:
+    """The sound encoder with CLAP's text tower from an existing export, built without torch (see `load_cached_image`)."""
+    if backend == "torch" or not onnxruntime_available():
+        return None
+    dev = ort_device(device)
+    if dev is None:
+        return None
+    folder = export_dir(model_id)
+    meta = read_meta(folder, model_id)
+    if meta is None or meta.get("family") != CLAP_FAMILY:
+        return None
+    if backend == "auto" and meta.get("choice", {}).get(_device_key(device), {}).get("backend") != "onnx":
+        return None
+    try:
+        return OnnxClapEncoder(folder, meta, name=name, device=dev, torch_loader=torch_loader)
+    except Exception as e:  # noqa: BLE001 -- a broken tokenizer file: the torch path will say more
+        log.warning("cannot use the ONNX export of %s (%s)", model_id, e)
+        return None
+
+
+def adopt_sound(
+    torch_enc: Any,
+    *,
+    backend: str,
+    requested_device: str,
+    model_folder: Path,
+    torch_loader: Callable[[], Any] | None = None,
+) -> Any:
+    """`adopt` for the sound space: export CLAP's text tower if needed, measure under "auto", choose.
+
+    The ONNX encoder keeps `torch_enc` for the audio tower (the process that loaded it is about to
+    index recordings); after `release` it reloads through `torch_loader`. Any failure returns
+    `torch_enc` after one log line naming the model and the reason.
+    """
+    if backend == "torch":
+        return torch_enc
+    what = f"sound model {torch_enc.model_id}"
+    if not onnxruntime_available():
+        _fallback(what, "onnxruntime is not installed (pip install onnxruntime)")
+        return torch_enc
+    dev = ort_device(requested_device)
+    if dev is None or (torch_enc.device != "cpu" and not dev.startswith("cuda")):
+        if backend == "onnx":
+            _fallback(what, f"ONNX Runtime has no execution provider for {torch_enc.device} here")
+        return torch_enc
+    folder = export_dir(torch_enc.model_id)
+    try:
+        with _folder_lock(folder):
+            meta = read_meta(folder, torch_enc.model_id)
+            if meta is None:
+                shutil.rmtree(folder, ignore_errors=True)
+                try:
+                    meta = export_clap_text(torch_enc, model_folder, folder)
+                except ExportRefused as e:  # remembered, as in `adopt`
+                    shutil.rmtree(folder, ignore_errors=True)
+                    folder.mkdir(parents=True, exist_ok=True)
+                    write_meta(folder, {"model_id": torch_enc.model_id, "versions": versions(), "graphs": {},
+                                        "refused": str(e)})
+                    raise
+            if meta.get("refused"):
+                raise ExportRefused(meta["refused"])
+        onnx_enc = OnnxClapEncoder(folder, meta, name=torch_enc.name, device=dev, torch_loader=torch_loader)
+        onnx_enc._torch = torch_enc
+        if backend == "auto":
+            key = _device_key(requested_device)
+            choice = meta.get("choice", {}).get(key)
+            if choice is None:
+                choice = measure_clap_text(torch_enc, onnx_enc)
+                remember_choice(folder, key, choice)
+                log.info("%s: %s chosen for queries (ONNX/torch time %.2f)", what, choice["backend"],
+                         choice["onnx_over_torch"])
+            if choice["backend"] != "onnx":
+                return torch_enc
+        return onnx_enc
+    except ExportRefused as e:
+        _fallback(what, f"no ONNX export ({e})")
+    except Exception as e:  # the exporter or ORT failing on an unusual model must not stop the app
+        log.debug("ONNX export of %s failed", torch_enc.model_id, exc_info=True)
+        _fallback(what, f"the ONNX export failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
+    return torch_enc

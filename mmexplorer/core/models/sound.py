@@ -67,6 +67,8 @@ class SoundEncoder:
         meaningful: False for a model whose similarities mean nothing (random weights).
     """
 
+    backend = "torch"
+
     def __init__(
         self,
         *,
@@ -365,8 +367,11 @@ def resolve_sound_model(
     """
     if spec.kind is SoundSpecKind.LOCAL_DIR:
         assert spec.path is not None  # parse_sound_spec sets it for LOCAL_DIR
+        from mmexplorer.core.models.onnx_backend import cached_sha256
+
         found = find_clap_weights(spec.path)
-        digest = weights.sha256_file(found)[:16] if found else "noweights"
+        # Remembered by (path, size, time): a search does not hash 600 MB of weights each start.
+        digest = cached_sha256(found)[:16] if found else "noweights"
         return spec.name, f"clap:local:{spec.path.name}:{digest}", spec.path
     repo = spec.hf_hub_id
     assert repo is not None  # PRETRAINED and HF_HUB carry a repo
@@ -414,7 +419,9 @@ def load_sound_model(
     spec: str | SoundModelSpec | None = DEFAULT_SOUND_MODEL,
     device: str = "auto",
     on_status: StatusCallback | None = None,
-) -> SoundEncoder:
+    *,
+    backend: str | None = None,
+) -> Any:
     """Load the sound-space encoder (CLAP).
 
     Args:
@@ -422,35 +429,78 @@ def load_sound_model(
             "hf-hub:org/repo", or a local folder (ClapModel + ClapProcessor save_pretrained).
         device: "auto" (cuda > mps > cpu), "cpu", "mps", "cuda" or "cuda:N".
         on_status: receives loading / downloading / ready / failed news.
+        backend: for the text tower (typed queries): "torch", "onnx" or "auto" (measured at first
+            use, remembered); None: the process's choice (`onnx_backend.set_backend`,
+            $MMEXPLORER_BACKEND), else "auto". The audio tower always runs on torch.
+
+    Returns:
+        A `SoundEncoder` (torch) or an `onnx_backend.OnnxClapEncoder` (text tower on ONNX Runtime,
+        built without importing torch when an export exists); both offer the same methods.
 
     Raises:
         UsageError: unknown spec, or a folder that is not a CLAP model.
         ModelUnavailableError: weights are not here and cannot be fetched now.
     """
+    from mmexplorer.core.models import onnx_backend
+
     shown = spec.name if isinstance(spec, SoundModelSpec) else (spec or DEFAULT_SOUND_MODEL).strip()
+    chosen = onnx_backend.configured_backend(backend)
     status = StatusReporter(on_status, space=_SPACE, name=shown)
     status.loading()
     with status.reporting_failure():
         parsed = parse_sound_spec(spec)
-        dev = select_device(device)
         display, model_id, folder = resolve_sound_model(parsed, on_status=on_status)
-        from transformers import ClapModel, ClapProcessor
-        from transformers.utils import logging as hf_logging
+    meta = _read_meta(folder)
 
-        was_enabled = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()  # the app reports through on_status, not a bar on stderr
-        try:
-            processor = ClapProcessor.from_pretrained(str(folder), local_files_only=True)
-            model = ClapModel.from_pretrained(str(folder), local_files_only=True)
-        except Exception as e:  # a broken or incomplete folder: name it rather than leak a traceback
-            raise ModelUnavailableError(display, f"{folder} could not be loaded as CLAP ({e})") from e
-        finally:
-            if was_enabled:
-                hf_logging.enable_progress_bar()
-        model = model.to(device=dev, dtype=dtype_for(dev))
-        model.eval()
-        meta = _read_meta(folder)
-    encoder = SoundEncoder(
+    def torch_loader() -> SoundEncoder:
+        return _load_torch(display, model_id, folder, device, meta)
+
+    if chosen != "torch":
+        # An export made earlier answers typed queries without importing torch or transformers.
+        fast = onnx_backend.load_cached_sound(
+            model_id, name=display, device=device, backend=chosen, torch_loader=torch_loader
+        )
+        if fast is not None:
+            status.ready(name=display)
+            log.info("sound model %s ready on %s (text tower on ONNX Runtime, %s)", fast.model_id, fast.device,
+                     fast.dtype)
+            return fast
+    with status.reporting_failure():
+        encoder = _load_torch(display, model_id, folder, device, meta)
+    encoder = onnx_backend.adopt_sound(
+        encoder, backend=chosen, requested_device=device, model_folder=folder, torch_loader=torch_loader
+    )
+    status.ready(name=display)
+    log.info(
+        "sound model %s ready on %s (%s, %s, %d Hz)",
+        encoder.model_id,
+        encoder.device,
+        encoder.backend,
+        encoder.dtype,
+        encoder.sample_rate,
+    )
+    return encoder
+
+
+def _load_torch(display: str, model_id: str, folder: Path, device: str, meta: dict[str, Any]) -> SoundEncoder:
+    """CLAP on torch (the reference, and always the audio tower)."""
+    dev = select_device(device)
+    from transformers import ClapModel, ClapProcessor
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # the app reports through on_status, not a bar on stderr
+    try:
+        processor = ClapProcessor.from_pretrained(str(folder), local_files_only=True)
+        model = ClapModel.from_pretrained(str(folder), local_files_only=True)
+    except Exception as e:  # a broken or incomplete folder: name it rather than leak a traceback
+        raise ModelUnavailableError(display, f"{folder} could not be loaded as CLAP ({e})") from e
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+    model = model.to(device=dev, dtype=dtype_for(dev))
+    model.eval()
+    return SoundEncoder(
         name=display,
         model_id=model_id,
         model=model,
@@ -459,15 +509,6 @@ def load_sound_model(
         meaningful=bool(meta.get("meaningful", True)),
         note=str(meta.get("note", "")),
     )
-    status.ready(name=display)
-    log.info(
-        "sound model %s ready on %s (%s, %d Hz)",
-        encoder.model_id,
-        encoder.device,
-        encoder.dtype,
-        encoder.sample_rate,
-    )
-    return encoder
 
 
 __all__ = [
