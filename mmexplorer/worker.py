@@ -29,6 +29,7 @@ thread never pays for importing torch and the window shows at once.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import logging
 import threading
@@ -296,6 +297,10 @@ class Worker(QObject):
 
     def _on_model_status(self, status: ModelStatus) -> None:
         # The engine may call this from a download thread; emitting from any thread is safe.
+        if status.state == "loading":
+            quiet_heap.loading(status.space)
+        elif status.state in ("ready", "failed"):
+            quiet_heap.loaded(status.space)
         self.model_status_changed.emit(status)
 
     def post(self, request: InboxRequest) -> None:
@@ -348,6 +353,9 @@ class Worker(QObject):
                 answer = method(*args, k=request.k)
             elif isinstance(request, MatrixRequest):
                 answer = method(*args, calibrated=request.calibrated)
+            elif isinstance(request, ExplainRequest):
+                # the detail pane draws B's heatmap only; Compare shows both photos' maps
+                answer = method(*args, with_heatmap_a=False)
             else:
                 answer = method(*args)
         except Exception as e:  # noqa: BLE001 - the worker boundary reports every failure
@@ -438,6 +446,7 @@ class Worker(QObject):
         except Exception as e:  # noqa: BLE001 - the worker boundary reports every failure
             self._fail(0, e)
             return
+        quiet_heap.settle()
         self.models_ready.emit(infos)
         self._emit_status()
 
@@ -491,6 +500,7 @@ class Worker(QObject):
             report = IndexReport(cancelled=True)
         except Exception as e:  # noqa: BLE001 - the worker boundary reports every failure
             self._fail(request_id, e)
+        quiet_heap.settle()
         self.index_finished.emit(request_id, report)
         self._emit_status()
 
@@ -521,6 +531,7 @@ class Worker(QObject):
             report = CaptionReport(cancelled=True)
         except Exception as e:  # noqa: BLE001 - the worker boundary reports every failure
             self._fail(request_id, e)
+        quiet_heap.settle()
         self.caption_finished.emit(request_id, report)
         self._emit_status()
 
@@ -557,6 +568,7 @@ class Worker(QObject):
             except Exception:
                 log.exception("closing the engine failed")
             self._engine = None
+            quiet_heap.thaw()
             self.engine_closed.emit()
         if quit_thread:
             # Quit from inside the thread, after the close above: a quit() from the GUI thread
@@ -564,6 +576,54 @@ class Worker(QObject):
             thread = self.thread()
             if thread is not None:
                 thread.quit()
+
+
+class _QuietHeap:
+    """Keeps the garbage collector from walking loaded models, so the GUI thread is not stalled.
+
+    Loaded models are hundreds of thousands of long-lived objects (430,000 with the small test
+    models; importing torch, transformers and open_clip brings most). A full collection walks all
+    of them, 0.2-0.7 s here, holding the interpreter lock, so the GUI thread cannot run: measured
+    as the window's longest stalls (386 ms while results loaded; 380 ms in a collection that fired
+    while the captioner imported torch). So: no automatic collection while a model loads (from its
+    `loading` news to `ready` or `failed`), then `gc.freeze()` moves what the load made, and
+    everything alive before it, out of the collector's reach for good. Later collections only look
+    at what is new. `thaw` gives it all back when the engine closes, so a closed library's models
+    can be collected.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loading: set[str] = set()  # the spaces whose model is loading now (ready may rename it)
+
+    def loading(self, key: str) -> None:
+        with self._lock:
+            self._loading.add(key)
+            gc.disable()
+
+    def loaded(self, key: str) -> None:
+        with self._lock:
+            self._loading.discard(key)
+            if not self._loading:
+                self._settle()
+
+    def settle(self) -> None:
+        """Freeze what is alive now (after a run that may have loaded models) and collect again."""
+        with self._lock:
+            self._loading.clear()  # a loader that raised without saying `failed` must not keep gc off
+            self._settle()
+
+    def thaw(self) -> None:
+        with self._lock:
+            gc.unfreeze()
+
+    @staticmethod
+    def _settle() -> None:
+        gc.freeze()
+        gc.enable()
+
+
+quiet_heap = _QuietHeap()
 
 
 class WorkerHost(QObject):

@@ -72,6 +72,42 @@ class Heartbeat:
         }
 
 
+class GcPauses:
+    """Times the garbage collector's passes (any thread): a long gen-2 pass holds the GIL, so the
+    GUI thread cannot run while another thread collects."""
+
+    def __init__(self) -> None:
+        import gc
+
+        self.pauses: list[tuple[int, float]] = []
+        self._t0 = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            ms = (time.perf_counter() - self._t0) * 1000.0
+            self.pauses.append((info.get("generation", -1), ms))
+            if ms >= 50 and os.environ.get("BENCH_GC_STACKS"):  # who made the garbage: on stderr
+                import threading
+                import traceback
+
+                frames = [f for f in traceback.extract_stack()[:-1] if "importlib" not in f.filename]
+                where = "".join(traceback.format_list(frames[:8] + frames[-3:]))
+                sys.stderr.write(f"gc gen{info.get('generation')} {ms:.0f} ms on {threading.current_thread().name}:\n{where}\n")
+
+    def take(self) -> dict[str, float]:
+        pauses, self.pauses = self.pauses, []
+        gen2 = [ms for g, ms in pauses if g == 2]
+        return {
+            "gc_passes": len(pauses),
+            "gc_max_ms": round(max((ms for _, ms in pauses), default=0.0), 1),
+            "gc_gen2_passes": len(gen2),
+            "gc_gen2_max_ms": round(max(gen2, default=0.0), 1),
+        }
+
+
 def wait_until(app, predicate, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -136,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"error": "models did not load"}))
         return 1
     beat = Heartbeat(args.interval_ms)
+    gc_pauses = GcPauses()
 
     # phase 1: index the photos
     reports: list = []
@@ -153,8 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     wait_until(app, lambda: bool(reports), 1800)
     index_s = time.perf_counter() - t
     indexing = beat.stop()
+    indexing.update(gc_pauses.take())
     if profiler is not None:
         profiler.stop()
+        sys.stderr.write("--- GUI thread while indexing ---\n")
         sys.stderr.write(profiler.output_text(unicode=False, color=False, show_all=False)[:6000])
     info = window.host.model_info() if hasattr(window.host, "model_info") else None
     indexing["loadavg_before"] = round(load_before, 2)
@@ -162,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
 
     # phase 2: a search showing every photo; thumbnails made from scratch while scrolling through
     window.search_bar.set_modality("photo")
+    if args.profile:
+        profiler = Profiler(interval=0.001)
+        profiler.start()
     beat.start()
     t = time.perf_counter()
     window.search("a photo")
@@ -181,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
         app.processEvents()
     thumbs_s = time.perf_counter() - t
     thumbnails = beat.stop()
+    thumbnails.update(gc_pauses.take())
+    if profiler is not None:
+        profiler.stop()
+        sys.stderr.write("\n--- GUI thread while results and thumbnails load ---\n")
+        sys.stderr.write(profiler.output_text(unicode=False, color=False, show_all=False)[:6000])
     made = sum(1 for p in paths if window.thumb_cache.get(p, 256) is not None)
     thumbnails.update(
         seconds=round(thumbs_s, 2), first_results_s=round(results_s, 3), results=len(paths), thumbnails=made

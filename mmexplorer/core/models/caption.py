@@ -221,11 +221,12 @@ def load_caption_model(
         ModelUnavailableError: weights are not here and cannot be fetched now.
     """
     shown = parse_caption_spec(spec).name
-    dev = select_device(device)
     status = StatusReporter(on_status, space=SPACE, name=shown)
     status.loading()
     with status.reporting_failure():
         display, model_id, folder = resolve_caption_model(spec, on_status=on_status)
+        # After resolving: a captioner missing offline is said without importing torch.
+        dev = select_device(device)
         family = model_family(folder)
         try:
             from mmexplorer.core.models.text import _no_transformers_progress
