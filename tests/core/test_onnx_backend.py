@@ -277,13 +277,20 @@ def test_sentence_encoder_export_matches_torch(minilm) -> None:
 def test_auto_measures_once_and_remembers(tiny_clip, onnx_cache: Path) -> None:
     from mmexplorer.core.models import load_image_model
 
-    enc = load_image_model("tiny-random", device="cpu", backend="auto")
+    news = []
+    enc = load_image_model("tiny-random", device="cpu", backend="auto", on_status=news.append)
     folder = ob.export_dir(tiny_clip.model_id)
     choice = json.loads((folder / ob.META).read_text())["choice"]["cpu"]
     assert choice["backend"] in ("torch", "onnx") and choice["backend"] == enc.backend
-    again = load_image_model("tiny-random", device="cpu", backend="auto")
+    # The first use says what the minute goes to (the status bar shows it), not just "loading".
+    said = [s.message for s in news if s.state == "loading"]
+    assert any(m.startswith("Preparing a faster version of tiny-random") for m in said), said
+    assert any(m.startswith("Measuring which way runs tiny-random faster") for m in said), said
+    news.clear()
+    again = load_image_model("tiny-random", device="cpu", backend="auto", on_status=news.append)
     assert again.backend == enc.backend
     assert json.loads((folder / ob.META).read_text())["choice"]["cpu"] == choice
+    assert not any("Preparing" in s.message or "Measuring" in s.message for s in news)  # done once
 
 
 def test_query_cache_encodes_a_repeated_query_once(tmp_path: Path) -> None:

@@ -123,8 +123,8 @@ class StatusReporter:
             status = ModelStatus(self.space, name or self.name, state, fraction=fraction, message=message)
             self.on_status(status)
 
-    def loading(self) -> None:
-        self._send("loading", message=f"loading {self.name}")
+    def loading(self, message: str = "") -> None:
+        self._send("loading", message=message or f"loading {self.name}")
 
     def downloading(self, message: str, *, fraction: float | None = None) -> None:
         self._send("downloading", fraction=fraction, message=message)

@@ -480,7 +480,8 @@ def load_image_model(
     with status.reporting_failure():
         encoder = _load_torch(parsed, device, status)
     encoder = onnx_backend.adopt(
-        encoder, backend=chosen, requested_device=device, torch_loader=lambda: _load_torch(parsed, device, None)
+        encoder, backend=chosen, requested_device=device, torch_loader=lambda: _load_torch(parsed, device, None),
+        status=status,
     )
     status.ready(message=encoder.note)
     log.info("image model %s ready on %s (%s, %s)", encoder.model_id, encoder.device, encoder.backend, encoder.dtype)

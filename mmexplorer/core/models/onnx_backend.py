@@ -60,6 +60,8 @@ from mmexplorer.core.types import ModelInfo, Space
 if TYPE_CHECKING:
     from PIL import Image
 
+    from mmexplorer.core.models.base import StatusReporter
+
 log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "torch", "onnx")
@@ -1298,6 +1300,7 @@ def adopt(
     requested_device: str,
     model_folder: Path | None = None,
     torch_loader: Callable[[], Any] | None = None,
+    status: StatusReporter | None = None,
 ) -> Any:
     """Given the loaded torch encoder: export if needed, measure under "auto", return the encoder to use.
 
@@ -1322,6 +1325,7 @@ def adopt(
         with _folder_lock(folder):
             meta = read_meta(folder, torch_enc.model_id)
             if meta is None:
+                _preparing(status, torch_enc.name)
                 shutil.rmtree(folder, ignore_errors=True)
                 try:
                     if clip:
@@ -1345,6 +1349,8 @@ def adopt(
         key = _device_key(requested_device)
         choice = meta.get("choice", {}).get(key)
         if choice is None:
+            if status is not None:
+                status.loading(f"Measuring which way runs {torch_enc.name} faster here (once)…")
             choice = measure_clip(torch_enc, onnx_enc) if clip else measure_text(torch_enc, onnx_enc)
             remember_choice(folder, key, choice)
             log.info("%s: %s chosen (ONNX/torch time %.2f)", what, choice["backend"], choice["onnx_over_torch"])
@@ -1355,6 +1361,12 @@ def adopt(
         log.debug("ONNX export of %s failed", torch_enc.model_id, exc_info=True)
         _fallback(what, f"the ONNX export failed ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
     return torch_enc
+
+
+def _preparing(status: StatusReporter | None, name: str) -> None:
+    """Say what the first use of a model is doing for a minute: not "loading" (issue 11)."""
+    if status is not None:
+        status.loading(f"Preparing a faster version of {name} for this computer (once, about a minute)…")
 
 
 def _detached(onnx_enc: Any, torch_loader: Callable[[], Any] | None) -> Any:
@@ -1829,6 +1841,7 @@ def adopt_sound(
     requested_device: str,
     model_folder: Path,
     torch_loader: Callable[[], Any] | None = None,
+    status: StatusReporter | None = None,
 ) -> Any:
     """`adopt` for the sound space: export CLAP's text tower if needed, measure under "auto", choose.
 
@@ -1852,6 +1865,7 @@ def adopt_sound(
         with _folder_lock(folder):
             meta = read_meta(folder, torch_enc.model_id)
             if meta is None:
+                _preparing(status, torch_enc.name)
                 shutil.rmtree(folder, ignore_errors=True)
                 try:
                     meta = export_clap_text(torch_enc, model_folder, folder)
@@ -1869,6 +1883,8 @@ def adopt_sound(
             key = _device_key(requested_device)
             choice = meta.get("choice", {}).get(key)
             if choice is None:
+                if status is not None:
+                    status.loading(f"Measuring which way runs {torch_enc.name} faster here (once)…")
                 choice = measure_clap_text(torch_enc, onnx_enc)
                 remember_choice(folder, key, choice)
                 log.info("%s: %s chosen for queries (ONNX/torch time %.2f)", what, choice["backend"],

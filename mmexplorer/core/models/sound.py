@@ -468,7 +468,8 @@ def load_sound_model(
     with status.reporting_failure():
         encoder = _load_torch(display, model_id, folder, device, meta)
     encoder = onnx_backend.adopt_sound(
-        encoder, backend=chosen, requested_device=device, model_folder=folder, torch_loader=torch_loader
+        encoder, backend=chosen, requested_device=device, model_folder=folder, torch_loader=torch_loader,
+        status=status,
     )
     status.ready(name=display)
     log.info(

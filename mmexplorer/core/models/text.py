@@ -223,7 +223,7 @@ def load_text_model(
         encoder = _load_torch(display, model_id, folder, device, status)
     encoder = onnx_backend.adopt(
         encoder, backend=chosen, requested_device=device, model_folder=folder,
-        torch_loader=lambda: _load_torch(display, model_id, folder, device, None),
+        torch_loader=lambda: _load_torch(display, model_id, folder, device, None), status=status,
     )
     status.ready(name=display)
     log.info("text model %s ready on %s (%s, %s)", encoder.model_id, encoder.device, encoder.backend, encoder.dtype)
