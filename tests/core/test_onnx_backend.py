@@ -109,6 +109,25 @@ def test_tiny_random_export_matches_torch_and_is_reused(tiny_clip, onnx_cache: P
     assert enc.info().model_id == tiny_clip.model_id and enc.dim == tiny_clip.dim
 
 
+def test_a_graph_is_optimized_once_and_later_sessions_open_it_as_is(tiny_clip, onnx_cache: Path) -> None:
+    from mmexplorer.core.models import load_image_model
+
+    enc = load_image_model("tiny-random", device="cpu", backend="onnx")
+    exported = enc.folder / enc.meta["graphs"]["text"]["file"]
+    first = enc.encode_texts(TEXTS[:6])  # the first session optimizes and keeps the result
+    graph = enc.meta["graphs"]["text"]
+    assert graph["optimized"] and graph["file"].endswith(".opt.onnx") and not exported.exists()
+    assert not list(enc.folder.glob("*.tmp"))
+    on_disk = ob.read_meta(enc.folder, enc.model_id)  # the stamps of the optimized file hold
+    assert on_disk is not None and on_disk["graphs"]["text"]["file"] == graph["file"]
+    again = ob.load_cached_image(
+        ob_model_id("tiny-random"), name="tiny-random", device="cpu", backend="onnx", torch_loader=lambda: tiny_clip
+    )
+    assert again is not None
+    assert np.allclose(again.encode_texts(TEXTS[:6]), first, atol=1e-5)
+    assert ob.min_cosine(first, tiny_clip.encode_texts(TEXTS[:6])) >= ob.MIN_COSINE
+
+
 def ob_model_id(spec: str) -> str | None:
     from mmexplorer.core.models import parse_image_spec
     from mmexplorer.core.models.clip import model_id_for
