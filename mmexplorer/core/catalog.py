@@ -472,6 +472,17 @@ class Catalog:
                 f"UPDATE items SET status=? WHERE id IN ({','.join('?' * len(batch))})", [status, *batch]
             )
 
+    def recordings_without_space(self, space: str) -> list[int]:
+        """Indexed recordings with sound but no chunks in `space` (indexed while its model was missing)."""
+        return [
+            item_id
+            for (item_id,) in self._db.execute(
+                "SELECT id FROM items WHERE modality='recording' AND status=? AND COALESCE(duration_s, 0) > 0 "
+                "AND NOT EXISTS (SELECT 1 FROM chunks WHERE chunks.item_id = items.id AND chunks.space = ?)",
+                (INDEXED, space),
+            )
+        ]
+
     def pending_for_modality(self, modality: str) -> None:
         """Mark every item of a modality for re-encoding (its model changed)."""
         self._db.execute("UPDATE items SET status=? WHERE modality=? AND status=?", (PENDING, modality, INDEXED))

@@ -24,7 +24,7 @@ import numpy as np
 from mmexplorer.core import catalog as cat
 from mmexplorer.core import paths
 from mmexplorer.core.align import Aligner
-from mmexplorer.core.errors import UsageError
+from mmexplorer.core.errors import ModelUnavailableError, UsageError
 from mmexplorer.core.index import VectorIndex
 from mmexplorer.core.indexer import Indexer
 from mmexplorer.core.lock import CHECKING, LibraryLock
@@ -44,6 +44,7 @@ from mmexplorer.core.types import (
     ModelStatus,
     Query,
     SearchResult,
+    Segment,
     Space,
     Transcript,
     TranscriptionStatus,
@@ -254,6 +255,7 @@ class Engine:
             if space.wants_new_model:
                 space.encoder()
         self._prepare_speech()
+        self._queue_missing_sound()
         indexer = Indexer(
             self.catalog, self.spaces, handlers=(handlers := self._handlers()), exclude=[self.data_dir],
             batch_size=self.indexer_batch_size,
@@ -571,8 +573,42 @@ class Engine:
         handlers = default_handlers(self.spaces)
         recording = RecordingHandler(self.spaces, self.speech, sound=self.sound_enabled)
         recording.languages = self.speech_languages
+        recording.stored = self._stored_transcript
         handlers[Modality.RECORDING] = recording
         return handlers
+
+    def _queue_missing_sound(self) -> None:
+        """Recordings indexed while the sound model was missing get their sound vectors once it is here.
+
+        Their transcripts are kept (see `_stored_transcript`): only the sound windows are new work.
+        """
+        if not self.sound_enabled or Space.SOUND not in self.spaces:
+            return
+        waiting = self.catalog.recordings_without_space(Space.SOUND.value)
+        if not waiting:
+            return
+        try:
+            self.spaces[Space.SOUND].encoder()
+        except ModelUnavailableError:
+            return  # still missing: they stay searchable by what was said, and status says why
+        log.info("%d recordings indexed without sound vectors: adding them now", len(waiting))
+        with self.catalog.transaction():
+            self.catalog.set_status(waiting, cat.PENDING)
+
+    def _stored_transcript(self, path: Path) -> tuple[str, str | None, list[Segment], float | None] | None:
+        """A recording's transcript as stored, if the file is unchanged since: (speech model id,
+        language, segments, duration). Reused when only its vectors are redone (a text model change,
+        sound vectors added later), so nothing is transcribed twice by the same model."""
+        row = self.catalog.item_by_path(str(path))
+        if row is None or not row.speech_model:
+            return None
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if (row.size, row.mtime_ns) != (st.st_size, st.st_mtime_ns):
+            return None
+        return row.speech_model, row.language, self.catalog.segments(row.id), row.duration_s
 
     def speech_languages(self) -> tuple[str, ...]:
         """The languages speech here is most likely in: the library's most common, then the system's."""

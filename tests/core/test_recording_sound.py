@@ -98,3 +98,34 @@ def test_a_missing_sound_model_offline_still_indexes_the_transcripts(library, tm
         assert engine.sound_status().startswith("not available")
         hits = engine.search(TextQuery("the plumber and the leak"), k=3)
         assert hits[0].path.endswith("plumber.wav")
+
+
+@needs_speech
+def test_recordings_indexed_without_the_sound_model_get_sound_vectors_once_it_is_here(
+    library, sound_model_dir, tmp_path, monkeypatch, fake_hf_cache
+):
+    """Offline without CLAP, the memos are indexed by their transcripts; once the model is in the
+    cache (`models pull` on another machine, the cache copied over) the next index run adds their
+    sound vectors, keeping the transcripts: nothing is transcribed twice by the same model."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with Engine(tmp_path / "data", speech_model="tiny.en", device="cpu") as engine:  # the default CLAP
+        engine.index([library])
+        assert engine.sound_status().startswith("not available")
+        assert len(engine.catalog.recordings_without_space(Space.SOUND.value)) == 3
+        said = engine.transcript(engine.item_by_path(library / "plumber.wav").item_id)
+    fake_hf_cache("laion/clap-htsat-unfused", {p.name: p for p in sound_model_dir.iterdir() if p.is_file()})
+    with Engine(tmp_path / "data", speech_model="tiny.en", device="cpu") as engine:
+        model = engine.speech.model()
+        heard = []
+        transcribe = model.transcribe
+        monkeypatch.setattr(model, "transcribe", lambda *a, **k: heard.append(1) or transcribe(*a, **k))
+        engine.index([library])
+        assert engine.catalog.recordings_without_space(Space.SOUND.value) == []
+        assert not heard  # the stored transcripts were kept
+        again = engine.transcript(engine.item_by_path(library / "plumber.wav").item_id)
+        assert again.segments == said.segments and again.model == said.model
+        hits = engine.search(TextQuery("a low hum"), k=3, modality="recording")
+        assert hits and hits[0].path.endswith("fridge.wav")
+        assert any(c.space == Space.SOUND.value for c in hits[0].components)
+        # A later run has nothing left to add.
+        assert engine.index([library]).unchanged == 3

@@ -123,6 +123,9 @@ class RecordingHandler:
         # The languages recordings here are most likely in (the library's, the system's), asked once
         # per recording: an unsure language detection leans toward them (speech.choose_language).
         self.languages: Callable[[], Sequence[str]] | None = None
+        # The transcript stored for an unchanged file: (speech model id, language, segments,
+        # duration). A recording re-queued for its vectors alone is not transcribed again.
+        self.stored: Callable[[Path], tuple[str, str | None, list[Segment], float | None] | None] | None = None
 
     @property
     def spaces(self) -> tuple:
@@ -168,8 +171,13 @@ class RecordingHandler:
             audio: RecordingAudio = p.payload
             result = Ingested()
             sound: list[tuple[list[tuple[float, float]], np.ndarray]] = []
+            known = self.stored(audio.path) if self.stored is not None else None
             try:
-                segments, language, duration = self.transcribe(model, audio, sound_windows=sound)
+                if known is not None and known[0] == model.model_id:
+                    segments, language = known[2], known[1]
+                    duration = self.sound_only(audio, sound) or known[3] or 0.0
+                else:
+                    segments, language, duration = self.transcribe(model, audio, sound_windows=sound)
             except DecodeError as e:  # a long file found cut short while streaming it
                 out.append(Ingested(status=cat.SKIPPED, error=e.reason))
                 continue
@@ -235,6 +243,19 @@ class RecordingHandler:
                 self._sound_windows(samples, offset, sound_windows)
             end = offset + len(samples) / recordings.SAMPLE_RATE
         return segments, language, end
+
+    def sound_only(self, audio: RecordingAudio, sound_windows: list) -> float | None:
+        """The sound windows of a recording whose transcript is kept; its length (None: not decoded)."""
+        if not self._sound_on:
+            return audio.duration_s
+        if audio.samples is not None:
+            self._sound_windows(audio.samples, 0.0, sound_windows)
+            return len(audio.samples) / recordings.SAMPLE_RATE
+        end = 0.0
+        for offset, samples in recordings.windows(audio.path):
+            self._sound_windows(samples, offset, sound_windows)
+            end = offset + len(samples) / recordings.SAMPLE_RATE
+        return end
 
     def text_part(self, segments: Sequence[Segment], result: Ingested) -> None:
         """The transcript's windows and their vectors in the text space (none for a silent recording)."""
