@@ -730,6 +730,7 @@ class Engine:
         b: str | os.PathLike[str] | int,
         *,
         weights: FusionWeights | None = None,
+        with_heatmap_a: bool = True,
     ) -> Explanation:
         """Why A matched B: relevance, components, heatmaps, word or segment weights, shared concepts.
 
@@ -737,6 +738,7 @@ class Engine:
             a: a query text, an item id, or a file (an existing path; anything else is text).
             b: an item id or a file; a file that is not indexed is decoded and encoded on the fly.
             weights: fusion weights (default: the library's).
+            with_heatmap_a: also the heatmap of a photo A (False: only B's, half the work).
         """
         from mmexplorer.core.explain import Explainer
         from mmexplorer.core.explain.concepts import ConceptCache
@@ -751,7 +753,9 @@ class Engine:
                 transcript=getattr(self, "transcript", None),
             )
             self._explainer = explainer
-        return explainer.explain(a, b, weights=weights or self.fusion_weights())
+        return explainer.explain(
+            a, b, weights=weights or self.fusion_weights(), with_heatmap_a=with_heatmap_a
+        )
 
     def close(self) -> None:
         try:

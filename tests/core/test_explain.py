@@ -12,7 +12,15 @@ from PIL import Image
 
 from mmexplorer.core.engine import Engine
 from mmexplorer.core.explain import concepts
-from mmexplorer.core.explain.heatmap import grid_shape, letterbox, overlay, photo_heatmap
+from mmexplorer.core.explain.heatmap import (
+    Masker,
+    grid_shape,
+    letterbox,
+    occlusion,
+    overlay,
+    photo_heatmap,
+    window_starts,
+)
 from mmexplorer.core.models import load_image_model
 from mmexplorer.core.types import Modality
 from mmexplorer.devtools import scenes
@@ -96,6 +104,47 @@ def test_heatmap_on_an_exif_rotated_photo(tmp_path, clip):
     assert picture.size == image.size
 
 
+def test_window_starts_cover_the_grid():
+    assert window_starts(8, 4, 3) == [0, 2, 4]  # evenly spread, at most `stride` apart
+    assert window_starts(11, 4, 3) == [0, 2, 5, 7]  # the last window flush with the edge
+    assert window_starts(8, 3) == [0, 1, 2, 3, 4, 5]
+    assert window_starts(3, 4, 2) == [0]  # a window never wider than the grid
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+@pytest.mark.parametrize("options", [{}, {"window": 3, "stride": 1, "refine": 0}], ids=["chosen", "exhaustive-w3"])
+def test_tensor_masks_give_the_painted_reference_heatmap(scene_model_dir, backend, options):
+    """Masks painted in tensor space on one preprocessed canvas, in batches, give the heatmap of
+    painting each copy as a PIL image and preprocessing it again (the reference path)."""
+    encoder = load_image_model(str(scene_model_dir), device="cpu", backend=backend)
+    assert encoder.backend == backend
+    photo = scenes.random_scene(4, size=300, seed=scenes.HELD_OUT_SCENE_SEED + 77).image.crop((0, 0, 300, 190))
+    target = encoder.encode_texts(["a green triangle"])[0]
+    canvas = letterbox(photo, encoder.image_size)
+    assert (canvas.rows, canvas.cols) == (8, 13)
+    # one batch each way: a dynamic int8 graph quantizes activations with the batch's own range
+    def encode(images):
+        return encoder.encode_images(images, batch_size=len(images))
+
+    fast, painted = Masker(encoder, canvas, target), Masker(encoder, canvas, target, encode=encode)
+    got, want = occlusion(fast, **options), occlusion(painted, **options)
+    assert got.shape == want.shape == (8, 13)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert fast.encodes == painted.encodes
+    full = len(window_starts(8, 3)) * len(window_starts(13, 3)) + 1
+    assert fast.encodes == (full if options else 3 * 4 + 1 + 4)  # 4x4-cell windows 3 apart + the photo + 4 fine
+    # and photo_heatmap takes the tensor path by default
+    heat = photo_heatmap(encoder, photo, target, **options)
+    np.testing.assert_allclose(np.asarray(heat.grid), np.asarray(photo_heatmap(encoder, photo, target, encode=encode, **options).grid), atol=1e-5)
+
+
+def test_heatmap_of_a_featureless_photo_is_uniform(clip):
+    heat = photo_heatmap(clip, Image.new("RGB", (300, 300), (200, 200, 200)), clip.encode_texts(["a red circle"])[0])
+    grid = np.asarray(heat.grid)
+    assert grid.shape == (8, 8) and grid.sum() == pytest.approx(1.0) and grid.min() >= 0
+    np.testing.assert_allclose(grid, 1 / 64, atol=1e-9)  # nothing to paint over: no place is singled out
+
+
 @pytest.mark.parametrize("n", [2, 4])
 def test_heatmap_mass_lands_on_the_named_object(clip, n, capsys):
     cache: dict[str, np.ndarray] = {}
@@ -107,10 +156,10 @@ def test_heatmap_mass_lands_on_the_named_object(clip, n, capsys):
 
     figures = scenes.heatmap_figures(heat, n=n, scenes=8, seed=scenes.HELD_OUT_SCENE_SEED + 500)
     _report(capsys, f"explain heatmaps, {n}-object scenes (8 held-out): {figures}")
-    if n == 2:
-        assert figures["mass"] >= 0.8 and figures["follows"] >= 0.85
+    if n == 2:  # the issue's targets (issue 10)
+        assert figures["mass"] >= 0.85 and figures["follows"] >= 0.95
     else:
-        assert figures["mass"] >= 0.6 and figures["peak"] >= 0.8
+        assert figures["mass"] >= 0.7 and figures["peak"] >= 0.9
 
 
 def test_explain_a_query_against_a_photo(library):
@@ -138,6 +187,8 @@ def test_photo_against_photo_has_both_heatmaps(library, tmp_path):
     assert e.a_path == str(other)
     # what of the pair matches a lone red circle: its left half
     assert np.asarray(e.heatmap.grid)[:, :4].sum() > 0.55
+    pane = engine.explain(other, lib / "pair.png", with_heatmap_a=False)  # the detail pane: B's map only
+    assert pane.heatmap_a is None and pane.heatmap == e.heatmap and pane.relevance == e.relevance
     back = engine.explain(lib / "pair.png", other)  # B unindexed: encoded on the fly
     assert back.heatmap is not None and back.components and back.components[0].space == "image"
 

@@ -282,7 +282,7 @@ class FakeEngine:
         g /= g.sum()
         return Heatmap(rows, cols, tuple(tuple(float(v) for v in row) for row in g))
 
-    def explain(self, a, b) -> Explanation:
+    def explain(self, a, b, *, with_heatmap_a: bool = True) -> Explanation:
         """Stand-in for Engine.explain: a is query text, an item id or a path; b an item id."""
         self._touch()
         self.explained.append((a, b))
@@ -306,7 +306,7 @@ class FakeEngine:
         found = {r.item_id: r for r in self._results(words, len(self._items), None, self._weights)}
         result = found[b]
         heatmap = self._blob(f"{a}|{b}") if b_mod is Modality.PHOTO else None
-        heatmap_a = self._blob(f"{b}|{a}") if a_mod is Modality.PHOTO else None
+        heatmap_a = self._blob(f"{b}|{a}") if a_mod is Modality.PHOTO and with_heatmap_a else None
         spans: list[Span] = []
         if b_mod is Modality.NOTE and b_text:
             import re

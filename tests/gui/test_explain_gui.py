@@ -515,3 +515,27 @@ def test_the_worker_relays_only_the_newest_explanation_and_reports_failures(qtbo
         assert all(len(v) <= 2 for v in done.args[1].values())
     finally:
         assert host.shutdown(10_000)
+
+
+def test_the_detail_pane_asks_for_b_heatmap_only_and_compare_for_both(qtbot, data_dir, library):
+    """A photo explained against a photo: the detail pane draws only B's heatmap, so the worker
+    asks the engine for that one (half the encodes); Compare draws both."""
+    from mmexplorer.worker import WorkerHost
+
+    make = factory()
+    host = WorkerHost(make)
+    try:
+        host.open(str(data_dir), image_model="tiny-random")
+        qtbot.waitUntil(lambda: host.models_loaded, timeout=10_000)
+        with qtbot.waitSignal(host.index_finished, timeout=10_000):
+            host.add_roots([str(library)])
+        items = make.engines[0]._items
+        a, b = sorted(i for i, (path, modality, _text) in items.items() if modality is Modality.PHOTO)[:2]
+        with qtbot.waitSignal(host.explain_finished, timeout=10_000) as pane:
+            host.explain(a, b)
+        assert pane.args[1].heatmap is not None and pane.args[1].heatmap_a is None
+        with qtbot.waitSignal(host.compare_finished, timeout=10_000) as both:
+            host.compare(a, b)
+        assert both.args[1].heatmap is not None and both.args[1].heatmap_a is not None
+    finally:
+        assert host.shutdown(10_000)

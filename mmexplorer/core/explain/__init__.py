@@ -14,27 +14,50 @@ code (`Searcher.pair`), plus
 Heatmap method, chosen by measurement (tests/bench/bench_explain.py; generated scenes with seeds
 training never saw, 25 scenes per layout, mass = share of the heatmap on the named object's half
 (pairs) or quadrant (quads); follows = both queries of a pair put most mass on their own half;
-peak = peak cell in the named quadrant), aligned-v3 test model (64 px), 8 x 8 grid:
+peak = peak cell in the named quadrant; "shifted": the same scenes pasted at random offsets into
+wider canvases, so objects no longer sit on the grid's halves and quadrants), aligned-v3 test model
+(64 px, torch; its ONNX int8 graph within 0.01):
 
-    method (aligned-v3, 10 scenes/layout)    pair mass  follows  quad mass  peak   encodes/photo
-    occlusion, 3x3-cell windows (chosen)     0.899      1.00     0.798      1.00   37
-    occlusion, 2x2-cell windows              0.887      1.00     0.782      1.00   50
-    RISE, 64 random masks (p=0.5)            0.612      1.00     0.428      0.95   64
-    gradient x (input - fill)                0.566      0.50     0.309      0.40   1 fwd + 1 bwd
-    same, aligned-v2 (32 px, single shapes): occlusion 3x3 0.821 / 0.80 / 0.594 / 0.70;
-    occlusion 2x2 0.811 / 0.90 / 0.508 / 0.675; RISE-64 0.600 / 0.70 / 0.356 / 0.675
+    method                                   pair mass follows quad mass peak | shifted: pair  follows quad  peak | encodes
+    coarse to fine (chosen): 4x4-cell        0.947     1.00    0.895     1.00 |          0.795 0.96    0.760 0.99 | 14 (4:3: 17)
+      windows 3 cells apart, then the 4
+      2x2 windows the coarse map rates highest
+    coarse pass alone                        0.893     1.00    0.790     1.00 |          0.657 0.80    0.570 0.83 | 10
+    exhaustive 3x3-cell windows (before)     0.914     1.00    0.819     1.00 |          0.735 0.88    0.649 1.00 | 37 (4:3: 55)
+    3x3-cell windows 2 cells apart           0.886     1.00    0.771     1.00 |          0.739 0.88    0.625 0.96 | 17
+    exhaustive 2x2-cell windows              0.896     1.00    0.776     0.99 |          0.807 0.96    0.697 1.00 | 50
+    RISE, 64 random masks (p=0.5)            0.612     1.00    0.433     0.98 |          0.506 0.32    0.361 0.96 | 64
+    gradient x (input - fill)                0.566     0.40    0.318     0.45 |          0.590 0.56    0.343 0.65 | 1 fwd + 1 bwd
+    earlier, aligned-v2 (32 px, single shapes): exhaustive 3x3 0.821 / 0.80 / 0.594 / 0.70;
     issue's baseline (aligned-v1, grey 56 px windows): 0.76 / 0.96 / 0.51 / 0.72
 
 Occlusion paints windows with the photo's median colour (its background, for most photos) rather
-than grey: a grey square is itself an object to a model. RISE needs many more masks than the
-budget allows to be smooth; input gradients of this small ResNet are noise.
+than grey: a grey square is itself an object to a model. The fine pass sharpens the map where the
+coarse one found the match and leaves the coarse pass half the mass everywhere else; off the grid
+it beats the exhaustive map it replaced with 14-17 encodes instead of 37-55. RISE needs many more
+masks than the budget allows to be smooth; input gradients of this small ResNet are noise.
 
-Speed (bench_explain, this 2-core machine shared by five other jobs, load 5-12, so absolute
-seconds are inflated): a heatmap costs 37 encodes in one batch. aligned-v3 on ONNX: 0.017 s per
-heatmap (4.9 single-image encodes); ViT-B-32 on torch: 8.5 s per heatmap = 8.0 single-image
-encodes (one image took 1.05 s under that load), gradient 4.1 s (3.9 encodes). The <= 1 s target
-for ViT-B-32 is unmeasured on an idle machine and on ONNX (`bench_explain.py --onnx`).
-Engine.explain end to end with the aligned model: 0.03 s text vs photo, 0.17 s text vs note.
+Speed (bench_explain, ViT-B-32 with random weights, on this 2-core machine while other jobs kept
+the load at 5-7, so wall seconds are inflated and torch's two OpenMP threads mostly spin; a
+process's CPU seconds at one thread are about what the same call takes alone on one idle core).
+Masked copies are made in tensor space from one preprocessed canvas and go through
+`encode_image_tensors` in one batch per pass (core.explain.heatmap.Masker); the query's vector
+comes from the Searcher's LRU; a photo A's own heatmap is made only when asked (`with_heatmap_a`:
+off for the window's detail pane, on for Compare and the CLI).
+
+    seconds: wall 2 threads, wall 1 thread, CPU 1 thread   torch             ONNX fp32         ONNX int8
+    one image encode                                       2.61  0.26  0.17  0.23  0.18  0.12  0.11  0.06  0.06
+    heatmap, square photo (14 encodes)                     4.53  2.39  1.58  2.67  2.27  1.51  1.31  0.90  0.83
+    same, exhaustive 3x3 windows (37, before)              8.85  6.19  4.06  6.63  6.54  4.32  3.74  3.79  2.33
+    explain: text vs a 4:3 photo (17 encodes)              5.31  2.80  1.85  2.57  2.67  1.77  1.87  1.51  1.03
+    explain: photo vs photo, both heatmaps                 9.86  5.16  3.43  5.51  4.85  3.21  2.99  2.95  1.86
+    same, detail pane (B's heatmap only)                   5.39  2.87  1.91  2.98  2.23  1.76  1.79  1.54  1.02
+
+So an explanation of a photo is its heatmap's encodes and little else: about 1.0 CPU second on
+ONNX int8 (estimated from it: <= 1 s on one idle core, about 0.6 s on two), 1.8 on fp32 or
+torch; measured wall time under this load 1.5-1.9 s (int8). int8 is what random weights get when
+forced; for real weights the export's recall rule decides, else fp32. Engine.explain with the
+aligned model: 0.04 s text vs photo, 0.09 s text vs note.
 """
 
 from __future__ import annotations
@@ -69,7 +92,7 @@ from mmexplorer.core.types import (
 log = logging.getLogger(__name__)
 
 HEATMAP_METHOD = "occlusion"
-HEATMAP_OPTIONS: dict[str, Any] = {"window": 3}
+HEATMAP_OPTIONS: dict[str, Any] = {"window": 4, "stride": 3, "refine": 4, "refine_window": 2}
 CONCEPTS = 6
 
 Probe = tuple[VectorSpace, np.ndarray, str]
@@ -139,6 +162,7 @@ class Explainer:
         b: str | os.PathLike[str] | int,
         *,
         weights: FusionWeights | None = None,
+        with_heatmap_a: bool = True,
     ) -> Explanation:
         """Why A matched B (see the module docstring).
 
@@ -146,6 +170,8 @@ class Explainer:
             a: a query text, an item id, or a file (an existing path; anything else is text).
             b: an item id or a file (indexed or not).
             weights: fusion weights (default: equal).
+            with_heatmap_a: also map a photo A (where it carries the match); a view that shows only B's
+                heatmap passes False and saves a second heatmap's encodes.
 
         Raises:
             UsageError: B is not an item or an existing file, or is not media this app reads.
@@ -169,7 +195,7 @@ class Explainer:
         if side_b.image is not None and image_key in by_space:
             space, q, _kind = by_space[image_key]
             heatmap = self._heatmap(space, side_b.image, q)
-        if side_a.image is not None and image_key in self.spaces:
+        if with_heatmap_a and side_a.image is not None and image_key in self.spaces:
             space = self.spaces[image_key]
             target = self._image_target(space, side_b)
             if target is not None:
@@ -302,12 +328,13 @@ class Explainer:
 
     # -- where ------------------------------------------------------------------------------
     def _heatmap(self, space: VectorSpace, image: Any, target: np.ndarray) -> Heatmap:
+        # The encoder itself, not the space's encode_images: its preprocess and encode_image_tensors
+        # let the masked copies be made in tensor space (as the indexer encodes photos).
         return photo_heatmap(
             space.encoder(),
             image,
             np.asarray(target, dtype=np.float32),
             method=self.heatmap_method,
-            encode=space.encode_images,
             **self.heatmap_options,
         )
 
