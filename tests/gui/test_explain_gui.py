@@ -539,3 +539,21 @@ def test_the_detail_pane_asks_for_b_heatmap_only_and_compare_for_both(qtbot, dat
         assert both.args[1].heatmap is not None and both.args[1].heatmap_a is not None
     finally:
         assert host.shutdown(10_000)
+
+
+def test_compare_and_matrix_shortcuts_work_from_the_search_field(qtbot, make_window, library):
+    """Ctrl+D and Ctrl+M are the window's, even while the user is still typing in the search field."""
+    w = _window(qtbot, make_window, library)
+    _search(qtbot, w, QUERY)
+    _click(qtbot, w, _row_of(w, "crimson-circle.png"))
+    _click(qtbot, w, _row_of(w, "crimson-circle-2.png"), ctrl=True)
+    w.activateWindow()
+    w.search_bar.field.setFocus()
+    qtbot.waitUntil(lambda: w.search_bar.field.hasFocus(), timeout=2000)
+    qtbot.keyClick(w.search_bar.field, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    assert w.compare_window is not None and w.compare_window.isVisible()
+    w.compare_window.close()
+    w.activateWindow()
+    w.search_bar.field.setFocus()
+    qtbot.keyClick(w.search_bar.field, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)
+    assert w.matrix_window is not None and w.matrix_window.isVisible()
