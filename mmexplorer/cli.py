@@ -238,6 +238,10 @@ def _index(args: argparse.Namespace) -> int:
             if tty and last[0]:
                 print(file=sys.stderr)  # end the updating line
             return
+        if p.phase == "calibrating":  # after the files, once per model: say why it is not done yet
+            print(("\r" if tty else "") + f"{p.detail}…" + ("\033[K" if tty else ""), end="" if tty else "\n",
+                  file=sys.stderr, flush=True)
+            return
         if now - last[0] < (0.2 if tty else 5.0) or (p.done == 0 and p.total == 0):
             return
         last[0] = now

@@ -42,6 +42,7 @@ from mmexplorer.core.types import (
     Modality,
     ModelInfo,
     ModelStatus,
+    Progress,
     Query,
     SearchResult,
     Segment,
@@ -260,12 +261,32 @@ class Engine:
             self.catalog, self.spaces, handlers=(handlers := self._handlers()), exclude=[self.data_dir],
             batch_size=self.indexer_batch_size,
         )
-        report = indexer.run(chosen, progress=progress, cancel=cancel)
+        finished: list[Progress] = []  # "done" is said after the relevance maps below, as the last news
+
+        def relay(p: Progress) -> None:
+            if p.phase == "done":
+                finished.append(p)
+            elif progress is not None:
+                progress(p)
+
+        report = indexer.run(chosen, progress=relay, cancel=cancel)
         recorder = handlers.get(Modality.RECORDING)
         if getattr(recorder, "load_attempted", False):
             error = getattr(recorder, "sound_error", None)
             with self.catalog.transaction():
                 self.catalog.set_meta(_SOUND_ERROR_KEY, error or "")
+        if not report.cancelled and report.encoded:
+            try:
+                def say(space: str) -> None:
+                    if progress is not None:
+                        progress(Progress("calibrating", 0, 0, detail=f"preparing search in the {space} space"))
+
+                self.searcher.prepare_relevance(cancel, on_start=say)  # the first search need not calibrate
+            except Exception:  # a search would fit it (or say why); the index run is done
+                log.warning("could not prepare the relevance maps now", exc_info=True)
+        for p in finished:
+            if progress is not None:
+                progress(p)
         self.spaces.optimise(background=background_rebuild)
         return report
 

@@ -47,6 +47,8 @@ def describe_progress(p: Progress) -> str:
     """'120 of 300 files · 14.2 files/s · about 13 s left' (parts appear when they are known)."""
     if p.phase == "scanning":
         return f"Looking for files… {p.done} found" if p.done else "Looking for files…"
+    if p.phase == "calibrating":
+        return (p.detail[:1].upper() + p.detail[1:] + " (once per model)…") if p.detail else "Preparing search…"
     parts = [f"{p.done} of {p.total} files"]
     detail = getattr(p, "detail", "")  # what is done to the current file: "transcribing 12:30 of 48:00"
     if detail:
@@ -374,7 +376,9 @@ class LibraryPanel(QFrame):
         else:
             self.progress.setRange(0, p.total)
             self.progress.setValue(min(p.done, p.total))
-        self.progress_title.setText("Looking for files…" if p.phase == "scanning" else "Indexing…")
+        self.progress_title.setText(
+            {"scanning": "Looking for files…", "calibrating": "Preparing search…"}.get(p.phase, "Indexing…")
+        )
         self.progress_text.setText(describe_progress(p))
         if p.current:
             shown = display_path(p.current)

@@ -171,3 +171,22 @@ def test_the_index_switches_kind_as_the_library_grows_and_search_keeps_working(t
     with Engine(data) as engine:  # persisted as the new kind
         assert engine.space_index("image").kind.startswith("IVF")
         assert len(_all_paths(engine)) == 60
+
+
+def test_an_index_run_prepares_the_relevance_maps_the_first_search_needs(small_library, tmp_path):
+    """Fitting a model's relevance map encodes its calibration set (ViT-B-32: 14-50 s here); the index
+    run does it, saying so, so the first search answers at once."""
+    root, _photos, _notes = small_library
+    seen = []
+    with Engine(tmp_path / "data", image_model="tiny-random") as engine:
+        engine.index([root], progress=seen.append)
+        phases = [p.phase for p in seen]
+        assert "calibrating" in phases and phases[-1] == "done"
+        assert phases.index("calibrating") > max(i for i, ph in enumerate(phases) if ph == "encoding")
+        calibrating = [p for p in seen if p.phase == "calibrating"]
+        assert {p.detail for p in calibrating} == {"preparing search in the image space", "preparing search in the text space"}
+        for key in (Space.IMAGE, Space.TEXT):
+            assert engine.spaces[key].calibration  # in memory before any search
+        seen.clear()
+        engine.index([root], progress=seen.append)  # nothing new: nothing to prepare, no model work
+        assert "calibrating" not in [p.phase for p in seen]
