@@ -443,6 +443,21 @@ class ResultsModel(QAbstractListModel):
         self._changed(path)
 
 
+def _top_rounded(rect: QRectF, radius: float) -> QPainterPath:
+    """A rectangle with its top corners rounded: the preview's clip. Drawn directly, because path
+    intersections per card per paint were most of a full repaint's cost (measured)."""
+    x, y, w, h, d = rect.x(), rect.y(), rect.width(), rect.height(), 2 * radius
+    path = QPainterPath()
+    path.moveTo(x, y + h)
+    path.lineTo(x, y + radius)
+    path.arcTo(x, y, d, d, 180.0, -90.0)
+    path.lineTo(x + w - radius, y)
+    path.arcTo(x + w - d, y, d, d, 90.0, -90.0)
+    path.lineTo(x + w, y + h)
+    path.closeSubpath()
+    return path
+
+
 class ResultDelegate(QStyledItemDelegate):
     """Draws one result as a rounded card: preview on top, name, modality and a score bar below."""
 
@@ -501,12 +516,7 @@ class ResultDelegate(QStyledItemDelegate):
         # preview area (top), clipped to the card's rounded top corners
         thumb_rect = QRectF(card.left(), card.top(), card.width(), card.height() - self.TEXT_HEIGHT)
         painter.save()
-        clip = QPainterPath()
-        clip.addRoundedRect(thumb_rect.adjusted(0, 0, 0, radius), radius, radius)
-        clip = clip.intersected(path)
-        top_only = QPainterPath()
-        top_only.addRect(thumb_rect)
-        painter.setClipPath(clip.intersected(top_only))
+        painter.setClipPath(_top_rounded(thumb_rect, radius))
         modality = modality_of(result)
         if modality == Modality.PHOTO:
             self._paint_photo(painter, thumb_rect, index, pal, dark)
