@@ -2,9 +2,20 @@
 
 No model hub is reachable on the development machines, yet tests must be able to assert what a
 caption says ("a purple star" for the purple-star photo). So this module trains a tiny
-transformers `VisionEncoderDecoderModel` (a small Swin encoder, a small GPT-2 decoder with
-cross-attention; a per-token shape/colour head helps the encoder during training only) from scratch on `devtools.scenes` renders of one, two or four shapes, captioned
-"a red circle and a blue square", with a word-level tokenizer built offline with `tokenizers`.
+transformers `VisionEncoderDecoderModel` from scratch on `devtools.scenes` renders of one, two or
+four shapes, captioned "a red circle and a blue square", with a word-level tokenizer built offline
+with `tokenizers`. The encoder is a hybrid ViT (transformers' DPT-Hybrid `DPTModel`: a small BiT
+ResNet whose 4x4 feature map feeds two ViT layers), the decoder a small GPT-2 with cross-attention;
+a per-token shape/colour head helps the encoder during training only.
+
+Why a convolutional stem: with the earlier Swin encoder (4 px linear patches, windowed attention)
+colours were always right but shapes confused. Probed with the auxiliary head alone (no decoder,
+400 steps), Swin's tokens named their object's shape 0.53 / 0.53 / 0.46 of the time (single / pair
+/ quad) against 0.77 / 0.86 / 0.79 for the ResNet stem at the same cost: the shapes are big enough
+at 64 px (16-22 px in a pair), a patch-linear encoder just learns edges and corners slowly from
+scratch. Captions followed the encoder: 0.65-0.7 / 0.3 (Swin, captioner-v3) against 1.0 / 0.98 /
+0.93 (this recipe, captioner-v4), at 1000 steps each and fewer CPU seconds per step.
+
 The folder it writes is a plain transformers folder (config.json, model.safetensors,
 preprocessor_config.json, tokenizer.json, generation_config.json), so it loads through the app's
 real loader:
@@ -37,13 +48,13 @@ from mmexplorer.devtools.model_cache import ensure_trained
 
 log = logging.getLogger(__name__)
 
-CAPTIONER_VERSION = "captioner-v3"
+CAPTIONER_VERSION = "captioner-v4"
 ENV_TEST_CACHE = model_cache.ENV_TEST_CACHE
 META_NAME = "mmexplorer_captioner.json"
 TRAIN_SEED = 0
 HELD_OUT_SEED = 500_000  # scene seeds for evaluation start here; training uses 0..n_scenes-1
 IMAGE_SIZE = 64
-PATCH_SIZE = 4  # Swin patch embedding: 64 px -> 16x16 tokens, merged to 4x4 of width 128
+STRIDE = 16  # the ResNet stem's output stride: 64 px -> a 4x4 feature map, one ViT token per cell
 MAX_TOKENS = 20  # "a c s , a c s , a c s and a c s" is 15 words, plus BOS/EOS
 
 PAD, BOS, EOS, UNK = "[PAD]", "[BOS]", "[EOS]", "[UNK]"
@@ -128,29 +139,46 @@ def build_tokenizer() -> Any:
     )
 
 
-def _build_model(tokenizer: Any, *, image_size: int = IMAGE_SIZE, patch_size: int = PATCH_SIZE) -> Any:
+def _build_model(tokenizer: Any, *, image_size: int = IMAGE_SIZE) -> Any:
     from transformers import (
+        BitConfig,
+        DPTConfig,
+        DPTModel,
         GPT2Config,
         GPT2LMHeadModel,
-        SwinConfig,
-        SwinModel,
         VisionEncoderDecoderModel,
     )
 
-    # Swin (the Donut encoder): windowed attention over 4 px patches, merged twice, keeps the
-    # locality a from-scratch ViT lacks at this size, so shapes are told apart, not only colours.
-    enc_cfg = SwinConfig(
-        image_size=image_size,
-        patch_size=patch_size,
+    if image_size % STRIDE:
+        raise ValueError(f"image_size must be a multiple of {STRIDE}, got {image_size}")
+    # A hybrid ViT (DPT-Hybrid's encoder): a small BiT ResNet (7x7 stem, max-pool, three bottleneck
+    # stages, GroupNorm and weight-standardised convs, so train and eval behave alike) down to a
+    # (image_size / 16)^2 feature map, projected to one token per cell, a CLS token, two ViT layers.
+    # Convolutions learn the shapes' edges and corners far faster than Swin's linear 4 px patches.
+    widths = [64, 128, 256]
+    backbone = BitConfig(
         num_channels=3,
-        embed_dim=32,
-        depths=[2, 2, 2],
-        num_heads=[2, 4, 8],
-        window_size=4,
-        mlp_ratio=2.0,
+        embedding_size=32,
+        hidden_sizes=widths,
+        depths=[1, 1, 1],
+        layer_type="bottleneck",
+        num_groups=8,
+        global_padding="same",
+        embedding_dynamic_padding=True,
+        out_features=["stage1", "stage2", "stage3"],
+    )
+    enc_cfg = DPTConfig(
+        image_size=image_size,
+        patch_size=STRIDE,
+        hidden_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=256,
+        is_hybrid=True,
+        backbone_config=backbone,
+        backbone_featmap_shape=[1, widths[-1], image_size // STRIDE, image_size // STRIDE],
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
-        drop_path_rate=0.0,
     )
     dec_cfg = GPT2Config(
         vocab_size=len(tokenizer),
@@ -167,7 +195,8 @@ def _build_model(tokenizer: Any, *, image_size: int = IMAGE_SIZE, patch_size: in
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
-    model = VisionEncoderDecoderModel(encoder=SwinModel(enc_cfg, add_pooling_layer=False), decoder=GPT2LMHeadModel(dec_cfg))
+    # With its pooler, as `VisionEncoderDecoderModel.from_pretrained` builds it: every weight is saved.
+    model = VisionEncoderDecoderModel(encoder=DPTModel(enc_cfg), decoder=GPT2LMHeadModel(dec_cfg))
     model.config.decoder_start_token_id = tokenizer.bos_token_id
     model.config.pad_token_id = tokenizer.pad_token_id
     model.config.eos_token_id = tokenizer.eos_token_id
@@ -210,7 +239,7 @@ def training_scenes(n: int, *, seed0: int = 0) -> list[Any]:
     return out
 
 
-GRID = 4  # the Swin encoder's output grid: IMAGE_SIZE / (PATCH_SIZE * 4) tokens a side
+GRID = IMAGE_SIZE // STRIDE  # the encoder's token grid a side; its CLS token comes first
 
 
 def token_targets(scene: Any, grid: int = GRID) -> tuple[list[int], list[int]]:
@@ -246,7 +275,6 @@ def train_test_captioner(
     lr: float = 2e-3,
     n_scenes: int = 6000,
     image_size: int = IMAGE_SIZE,
-    patch_size: int = PATCH_SIZE,
     aux_weight: float = 1.0,
     on_log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
@@ -271,7 +299,8 @@ def train_test_captioner(
         torch.manual_seed(TRAIN_SEED)
         tokenizer = build_tokenizer()
         processor = _image_processor(image_size)
-        model = _build_model(tokenizer, image_size=image_size, patch_size=patch_size)
+        model = _build_model(tokenizer, image_size=image_size)
+        grid = image_size // STRIDE
         scenes = training_scenes(n_scenes, seed0=0)
         pixels = torch.cat(
             [
@@ -290,7 +319,7 @@ def train_test_captioner(
         decoder_mask[:, 1:] = (labels[:, :-1] != -100).long()
         from mmexplorer.devtools.synth import COLOURS, SHAPES
 
-        targets = [token_targets(s) for s in scenes]
+        targets = [token_targets(s, grid) for s in scenes]
         shape_t = torch.tensor([t[0] for t in targets], dtype=torch.long)
         colour_t = torch.tensor([t[1] for t in targets], dtype=torch.long)
         width = model.encoder.config.hidden_size
@@ -321,7 +350,7 @@ def train_test_captioner(
                 group["lr"] = lr * factor
             idx = torch.randint(0, len(scenes), (batch_size,), generator=gen)
             encoded_px = model.encoder(pixel_values=pixels[idx])
-            tokens = encoded_px.last_hidden_state  # (batch, GRID * GRID, width)
+            tokens = encoded_px.last_hidden_state[:, 1:]  # (batch, grid * grid, width), CLS dropped
             loss = model(
                 encoder_outputs=encoded_px, labels=labels[idx], decoder_attention_mask=decoder_mask[idx]
             ).loss
@@ -357,7 +386,7 @@ def train_test_captioner(
         "lr": lr,
         "train_scenes": n_scenes,
         "image_size": image_size,
-        "patch_size": patch_size,
+        "encoder": "DPT-Hybrid: BiT ResNet 64/128/256 -> 4x4 tokens -> 2 ViT layers of 128",
         "aux_weight": aux_weight,
         "train_seconds": round(train_seconds, 1),
         "train_cpu_seconds": round(train_cpu_seconds, 1),

@@ -61,12 +61,12 @@ def test_index_captions_photos_and_search_reaches_them_via_caption(photos, capti
     assert captions["captioned"] == len(OBJECTS) and captions["embedded"] == len(OBJECTS)
     assert captions["reason"] == ""
 
-    # The captioner names colours reliably (shapes less so: see test_captions): a query by colour
-    # reaches the photo through its caption, the tiny-random pixels saying nothing.
+    # The captioner names colour and shape (see test_captions): a query by colour reaches the photo
+    # through its caption, the tiny-random pixels saying nothing.
     results = lines(mmx("search", "a picture of something purple", "--json", "-k", "3", data_dir=data))
     top = results[0]
     assert Path(top["path"]).name == "purple-thing-0.png", results
-    assert "purple" in top["caption"]
+    assert top["caption"] == "a purple star"
     assert any(c["space"] == "text" and c["via"] == "caption" for c in top["components"])
 
     (status,) = lines(mmx("status", "--json", data_dir=data))
