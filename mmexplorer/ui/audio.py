@@ -102,6 +102,16 @@ def _sounddevice_stream(**kwargs: Any) -> InputStreamLike:
     return sd.InputStream(**kwargs)
 
 
+def _device_rate() -> int | None:
+    """The default input device's own sample rate (None: unknown)."""
+    try:
+        import sounddevice as sd
+
+        return int(sd.query_devices(kind="input")["default_samplerate"])
+    except Exception:  # noqa: BLE001 - no PortAudio, no device, an odd driver: nothing to retry with
+        return None
+
+
 def level_fraction(rms: float) -> float:
     """An RMS level as a meter fraction in [0, 1] on a dB scale (METER_FLOOR_DB .. 0 dBFS)."""
     if rms <= 0:
@@ -125,7 +135,9 @@ class ListeningController(QObject):
 
     It stops on `stop()` (a click), after `silence_s` of silence that follows speech, or after
     `max_s`. `cancel()` (Esc) drops what was heard. No speech within `no_speech_s` ends it with
-    `failed(NOTHING_HEARD)`. The stream comes from `stream_factory` (default sounddevice's).
+    `failed(NOTHING_HEARD)`. The stream comes from `stream_factory` (default sounddevice's). A
+    device that refuses `sample_rate` (many only record at 44.1 or 48 kHz) is opened again at
+    its own rate, `device_rate()`; `finished` then carries that rate (recognition resamples).
     """
 
     listening_changed = Signal(bool)
@@ -143,11 +155,14 @@ class ListeningController(QObject):
         silence_s: float = 1.0,
         max_s: float = 15.0,
         no_speech_s: float = 6.0,
+        device_rate: Callable[[], int | None] | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.stream_factory: StreamFactory = stream_factory or _sounddevice_stream
+        self.device_rate = device_rate or (_device_rate if stream_factory is None else None)
         self.sample_rate = sample_rate
+        self.rate = sample_rate  # the rate of the stream open now (the device's, if it refused ours)
         self.silence_s = silence_s
         self.max_s = max_s
         self.no_speech_s = no_speech_s
@@ -188,19 +203,29 @@ class ListeningController(QObject):
                 self._chunks.append(mono.copy())
             self._block.emit(gen, rms, int(frames))
 
-        try:
-            stream = self.stream_factory(
-                samplerate=self.sample_rate,
-                channels=1,
-                dtype="float32",
-                blocksize=max(1, round(self.sample_rate * BLOCK_S)),
-                callback=callback,
-            )
-            stream.start()
-        except Exception as e:  # noqa: BLE001 - PortAudio errors, a device that went away
-            log.warning("could not open the microphone: %s", e)
-            self.failed.emit(f"Could not open the microphone: {e}")
-            return False
+        rates = [self.sample_rate]
+        own = self.device_rate() if self.device_rate is not None else None
+        if own and own != self.sample_rate:
+            rates.append(own)
+        for attempt, rate in enumerate(rates):
+            try:
+                stream = self.stream_factory(
+                    samplerate=rate,
+                    channels=1,
+                    dtype="float32",
+                    blocksize=max(1, round(rate * BLOCK_S)),
+                    callback=callback,
+                )
+                stream.start()
+                break
+            except Exception as e:  # noqa: BLE001 - PortAudio errors, a device that went away
+                if attempt + 1 < len(rates):
+                    log.info("the microphone refused %d Hz (%s): trying its own %d Hz", rate, e, rates[attempt + 1])
+                    continue
+                log.warning("could not open the microphone: %s", e)
+                self.failed.emit(f"Could not open the microphone: {e}")
+                return False
+        self.rate = rate
         self._stream = stream
         self.listening_changed.emit(True)
         return True
@@ -213,7 +238,7 @@ class ListeningController(QObject):
         if not self.heard_speech:
             self.failed.emit(NOTHING_HEARD)
             return
-        self.finished.emit(samples, self.sample_rate)
+        self.finished.emit(samples, self.rate)
 
     def cancel(self) -> None:
         """Stop listening and forget what was heard."""
@@ -250,7 +275,7 @@ class ListeningController(QObject):
             self._silent_frames = 0
         else:
             self._silent_frames += frames
-        sr = float(self.sample_rate)
+        sr = float(self.rate)
         paused = self.heard_speech and self._silent_frames / sr >= self.silence_s
         too_long = self._frames / sr >= self.max_s
         nothing = not self.heard_speech and self._frames / sr >= self.no_speech_s

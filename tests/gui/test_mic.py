@@ -117,6 +117,28 @@ def test_a_stream_that_cannot_open_fails_cleanly(qtbot):
     assert not c.active
 
 
+def test_a_device_that_refuses_16k_is_opened_at_its_own_rate(qtbot):
+    """Many microphones record only at 44.1 or 48 kHz: the stream is opened again at the device's
+    rate, and the samples go out with that rate (recognition resamples them)."""
+    tried: list[int] = []
+    signal = tone(0.8, sample_rate=48_000)
+    make = FileInputStream.factory(signal, speed=8.0)
+
+    def picky(**kwargs):  # TEST DOUBLE of a 48 kHz-only device: PortAudio's error for other rates
+        tried.append(kwargs["samplerate"])
+        if kwargs["samplerate"] != 48_000:
+            raise OSError("Error opening InputStream: Invalid sample rate [PaErrorCode -9997]")
+        return make(**kwargs)
+
+    c = ListeningController(picky, device_rate=lambda: 48_000)
+    with qtbot.waitSignal(c.finished, timeout=10_000) as got:
+        assert c.start()
+    samples, rate = got.args
+    assert tried == [16_000, 48_000] and rate == 48_000
+    assert 1.7 <= len(samples) / rate <= 2.1  # seconds are counted at the device's rate
+    assert FileInputStream.made[-1].blocksize == round(48_000 * audio.BLOCK_S)
+
+
 # --- availability ------------------------------------------------------------------------------
 
 
