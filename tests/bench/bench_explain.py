@@ -287,6 +287,7 @@ def main() -> int:
     parser.add_argument("--backends", default=",".join(BACKENDS), help=f"ViT-B-32 timing on: {', '.join(BACKENDS)}")
     parser.add_argument("--no-vit", action="store_true", help="skip the ViT-B-32 timing")
     parser.add_argument("--no-quality", action="store_true", help="skip the heatmap figures")
+    parser.add_argument("--no-captions", action="store_true", help="skip the test captioner's figures")
     parser.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime threads while timing")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--workdir", default=os.environ.get("MMEXPLORER_BENCH_CACHE", str(Path.home() / ".cache" / "mmexplorer-bench")),
@@ -321,6 +322,12 @@ def main() -> int:
             }
         table["vit_b32"] = vit
         _threads(1)
+    if not args.no_captions:  # caption accuracy and captions per second (tests/bench/bench_captions.py)
+        from tests.bench.bench_captions import captioner_figures
+
+        _threads(args.threads)
+        table["captions"] = captioner_figures(threads=args.threads)["test_captioner"]
+        table["captions"]["real_captioner_quality"] = "unmeasured (no weights can be downloaded here)"
     print(json.dumps(table) if args.json else json.dumps(table, indent=2))
     return 0
 
