@@ -415,6 +415,7 @@ class Worker(QObject):
         """Run whatever waits in the inboxes (at most one request of each type), weights first."""
         for request in self._take():
             self._run(request)
+            quiet_heap.unstick()  # a model a search began to load and that raised without saying so
 
     @Slot(object)
     def open_engine(self, request: OpenRequest) -> None:
@@ -444,6 +445,7 @@ class Worker(QObject):
             engine.load_models()
             infos = tuple(engine.model_info())
         except Exception as e:  # noqa: BLE001 - the worker boundary reports every failure
+            quiet_heap.settle()
             self._fail(0, e)
             return
         quiet_heap.settle()
@@ -612,6 +614,11 @@ class _QuietHeap:
         with self._lock:
             self._loading.clear()  # a loader that raised without saying `failed` must not keep gc off
             self._settle()
+
+    def unstick(self) -> None:
+        """Collect again if a load began and never ended (its loader raised without `failed`)."""
+        if self._loading:
+            self.settle()
 
     def thaw(self) -> None:
         with self._lock:
