@@ -279,7 +279,7 @@ class Engine:
             try:
                 def say(space: str) -> None:
                     if progress is not None:
-                        progress(Progress("calibrating", 0, 0, detail=f"preparing search in the {space} space"))
+                        progress(Progress("calibrating", 0, 0, detail=f"calibrating relevance in the {space} space (once per model)"))
 
                 self.searcher.prepare_relevance(cancel, on_start=say)  # the first search need not calibrate
             except Exception:  # a search would fit it (or say why); the index run is done

@@ -48,7 +48,7 @@ def describe_progress(p: Progress) -> str:
     if p.phase == "scanning":
         return f"Looking for files… {p.done} found" if p.done else "Looking for files…"
     if p.phase == "calibrating":
-        return (p.detail[:1].upper() + p.detail[1:] + " (once per model)…") if p.detail else "Preparing search…"
+        return (p.detail[:1].upper() + p.detail[1:] + "…") if p.detail else "Preparing search…"
     parts = [f"{p.done} of {p.total} files"]
     detail = getattr(p, "detail", "")  # what is done to the current file: "transcribing 12:30 of 48:00"
     if detail:

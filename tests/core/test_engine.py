@@ -184,7 +184,7 @@ def test_an_index_run_prepares_the_relevance_maps_the_first_search_needs(small_l
         assert "calibrating" in phases and phases[-1] == "done"
         assert phases.index("calibrating") > max(i for i, ph in enumerate(phases) if ph == "encoding")
         calibrating = [p for p in seen if p.phase == "calibrating"]
-        assert {p.detail for p in calibrating} == {"preparing search in the image space", "preparing search in the text space"}
+        assert {p.detail for p in calibrating} == {f"calibrating relevance in the {s} space (once per model)" for s in ("image", "text")}
         for key in (Space.IMAGE, Space.TEXT):
             assert engine.spaces[key].calibration  # in memory before any search
         seen.clear()
