@@ -22,7 +22,7 @@ from mmexplorer.core.errors import ModelUnavailableError, UsageError
 from mmexplorer.core.fsutil import atomic_write
 from mmexplorer.core.models import weights
 from mmexplorer.core.models.base import StatusCallback, StatusReporter
-from mmexplorer.core.models.device import dtype_for, dtype_name, select_device
+from mmexplorer.core.models.device import dtype_for, dtype_name, free_cached_memory, select_device
 from mmexplorer.core.models.registry import (
     OPEN_CLIP_CONFIG_NAME,
     OPEN_CLIP_WEIGHT_NAMES,
@@ -214,10 +214,7 @@ class ClipEncoder:
     def release(self) -> None:
         """Drop the model so its memory can be reclaimed (rclip's release_indexing_resources)."""
         self._model = None
-        if self.device.startswith("cuda"):
-            import torch
-
-            torch.cuda.empty_cache()
+        free_cached_memory(self.device)
 
     def __repr__(self) -> str:
         return f"ClipEncoder({self.model_id!r}, device={self.device!r}, dtype={self.dtype!r}, dim={self.dim})"

@@ -66,3 +66,11 @@ def dtype_for(device: str) -> torch.dtype:
 
 def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
+
+
+def free_cached_memory(device: str) -> None:
+    """After a model is dropped: hand CUDA's cached blocks back (nothing to do on the CPU)."""
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()

@@ -1049,7 +1049,71 @@ def _precision(meta: dict[str, Any]) -> str:
     return "int8" if kinds == {"int8"} else "float32" if kinds == {"fp32"} else "int8+float32"
 
 
-class OnnxClipEncoder:
+class _OnnxEncoder:
+    """What the three ONNX encoders share: the export's folder and sessions, and the torch model
+    behind them, loaded on first use through `torch_loader` (explanations, a rebuild, CLAP's audio)."""
+
+    backend = "onnx"
+    _NO_TORCH = "no torch model to fall back on"
+
+    def __init__(
+        self,
+        folder: Path,
+        meta: dict[str, Any],
+        *,
+        name: str,
+        device: str = "cpu",
+        torch_loader: Callable[[], Any] | None = None,
+    ) -> None:
+        self.folder = folder
+        self.name = name
+        self.model_id = meta["model_id"]
+        self.dim = int(meta["dim"])
+        self.device = device
+        self._torch_loader = torch_loader
+        self._torch: Any = None
+
+    def _open(self, meta: dict[str, Any]) -> None:
+        """The sessions, opened on first use (last in a subclass's __init__)."""
+        self._sessions = _Sessions(self.folder, meta, self.device, self._rebuild if self._torch_loader else None)
+        self.dtype = _precision(meta)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        return self._sessions.meta
+
+    def _torch_encoder(self) -> Any:
+        if self._torch is None:
+            if self._torch_loader is None:
+                raise UsageError(f"{self.model_id}: {self._NO_TORCH}")
+            self._torch = self._torch_loader()
+        return self._torch
+
+    def _export(self, enc: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _rebuild(self) -> dict[str, Any]:
+        enc = self._torch_encoder()
+        with _folder_lock(self.folder):
+            shutil.rmtree(self.folder, ignore_errors=True)
+            return self._export(enc)
+
+    @property
+    def model(self) -> Any:
+        """The torch model (loaded now if needed), for code that needs its internals."""
+        return self._torch_encoder().model
+
+    def release(self) -> None:
+        self._sessions.close()
+        if self._torch is not None:
+            self._torch.release()
+            self._torch = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.model_id!r}, device={self.device!r}, dtype={self.dtype!r}, dim={self.dim})"
+
+
+class OnnxClipEncoder(_OnnxEncoder):
     """An open_clip model's two towers on ONNX Runtime; the same interface as `ClipEncoder`.
 
     `preprocess` returns a (3, S, S) float32 numpy array; `encode_image_tensors` takes a batch of
@@ -1068,16 +1132,10 @@ class OnnxClipEncoder:
         device: str = "cpu",
         torch_loader: Callable[[], Any] | None = None,
     ) -> None:
-        self.folder = folder
-        self.name = name
-        self.model_id = meta["model_id"]
-        self.dim = int(meta["dim"])
+        super().__init__(folder, meta, name=name, device=device, torch_loader=torch_loader)
         self.image_size = int(meta["image_size"])
         self.meaningful = bool(meta.get("meaningful", True))
         self.note = str(meta.get("note", ""))
-        self.device = device
-        self._torch_loader = torch_loader
-        self._torch: Any = None
         tok = meta["tokenizer"]
         self._bpe = open_clip_bpe_path()
         if self._bpe is None:
@@ -1086,30 +1144,10 @@ class OnnxClipEncoder:
         self._tok: ClipBpeTokenizer | None = None  # built on the first query (0.1-0.3 s)
         self.context_length = int(tok["context_length"])
         self._pre = dict(meta["preprocess"])
-        self._sessions = _Sessions(folder, meta, device, self._rebuild if torch_loader else None)
-        self.dtype = _precision(meta)
+        self._open(meta)
 
-    @property
-    def meta(self) -> dict[str, Any]:
-        return self._sessions.meta
-
-    def _torch_encoder(self) -> Any:
-        if self._torch is None:
-            if self._torch_loader is None:
-                raise UsageError(f"{self.model_id}: no torch model to fall back on")
-            self._torch = self._torch_loader()
-        return self._torch
-
-    def _rebuild(self) -> dict[str, Any]:
-        enc = self._torch_encoder()
-        with _folder_lock(self.folder):
-            shutil.rmtree(self.folder, ignore_errors=True)
-            return export_clip(enc, self.folder)
-
-    @property
-    def model(self) -> Any:
-        """The torch open_clip model (loaded now if needed), for explain/align code."""
-        return self._torch_encoder().model
+    def _export(self, enc: Any) -> dict[str, Any]:
+        return export_clip(enc, self.folder)
 
     def preprocess(self, img: Image.Image) -> np.ndarray:
         """The model's eval transform in numpy: (3, S, S) float32. CPU, thread-safe."""
@@ -1166,20 +1204,9 @@ class OnnxClipEncoder:
             note=" ".join(x for x in (self.note, "(ONNX Runtime)") if x),
         )
 
-    def release(self) -> None:
-        self._sessions.close()
-        if self._torch is not None:
-            self._torch.release()
-            self._torch = None
 
-    def __repr__(self) -> str:
-        return f"OnnxClipEncoder({self.model_id!r}, device={self.device!r}, dtype={self.dtype!r}, dim={self.dim})"
-
-
-class OnnxTextEncoder:
+class OnnxTextEncoder(_OnnxEncoder):
     """A sentence encoder on ONNX Runtime with the `tokenizers` package; the `TextEncoder` interface."""
-
-    backend = "onnx"
 
     def __init__(
         self,
@@ -1190,11 +1217,7 @@ class OnnxTextEncoder:
         device: str = "cpu",
         torch_loader: Callable[[], Any] | None = None,
     ) -> None:
-        self.folder = folder
-        self.name = name
-        self.model_id = meta["model_id"]
-        self.dim = int(meta["dim"])
-        self.device = device
+        super().__init__(folder, meta, name=name, device=device, torch_loader=torch_loader)
         model_folder = Path(meta["model_folder"])
         max_len = int(meta["max_seq_length"])
         self._model_folder = model_folder
@@ -1202,27 +1225,10 @@ class OnnxTextEncoder:
         self._tokenizer = _sentence_tokenizer(model_folder, max_len)
         self._counter: Any = None  # untruncated, for count_tokens (indexing only): made on first use
         self.max_tokens = max_len - int(meta["specials"])
-        self._torch_loader = torch_loader
-        self._torch: Any = None
-        self._sessions = _Sessions(folder, meta, device, self._rebuild if torch_loader else None)
-        self.dtype = _precision(meta)
+        self._open(meta)
 
-    def _torch_encoder(self) -> Any:
-        if self._torch is None:
-            if self._torch_loader is None:
-                raise UsageError(f"{self.model_id}: no torch model to fall back on")
-            self._torch = self._torch_loader()
-        return self._torch
-
-    def _rebuild(self) -> dict[str, Any]:
-        enc = self._torch_encoder()
-        with _folder_lock(self.folder):
-            shutil.rmtree(self.folder, ignore_errors=True)
-            return export_sentence(enc, Path(self._sessions.meta["model_folder"]), self.folder)
-
-    @property
-    def model(self) -> Any:
-        return self._torch_encoder().model
+    def _export(self, enc: Any) -> dict[str, Any]:
+        return export_sentence(enc, Path(self._sessions.meta["model_folder"]), self.folder)
 
     def count_tokens(self, text: str) -> int:
         if self._counter is None:
@@ -1240,15 +1246,6 @@ class OnnxTextEncoder:
             space=Space.TEXT.value, name=self.name, model_id=self.model_id, device=self.device,
             dtype=self.dtype, dim=self.dim, note="(ONNX Runtime)",
         )
-
-    def release(self) -> None:
-        self._sessions.close()
-        if self._torch is not None:
-            self._torch.release()
-            self._torch = None
-
-    def __repr__(self) -> str:
-        return f"OnnxTextEncoder({self.model_id!r}, device={self.device!r}, dtype={self.dtype!r}, dim={self.dim})"
 
 
 # -- choosing -----------------------------------------------------------------------------------
@@ -1722,7 +1719,7 @@ def _clap_run(session: Any, tokenizer: Any, texts: list[str], batch_size: int, p
     return np.stack(out)  # type: ignore[arg-type]
 
 
-class OnnxClapEncoder:
+class OnnxClapEncoder(_OnnxEncoder):
     """The sound space's CLAP with its text tower on ONNX Runtime; the `SoundEncoder` interface.
 
     Typed queries (`encode_texts`) run without torch or transformers. The audio tower stays on
@@ -1732,7 +1729,7 @@ class OnnxClapEncoder:
     export's memo, so fitting the relevance maps at a library's first text search needs no torch.
     """
 
-    backend = "onnx"
+    _NO_TORCH = "no torch model for the audio tower"
 
     def __init__(
         self,
@@ -1743,11 +1740,7 @@ class OnnxClapEncoder:
         device: str = "cpu",
         torch_loader: Callable[[], Any] | None = None,
     ) -> None:
-        self.folder = folder
-        self.name = name
-        self.model_id = meta["model_id"]
-        self.dim = int(meta["dim"])
-        self.device = device
+        super().__init__(folder, meta, name=name, device=device, torch_loader=torch_loader)
         self.meaningful = bool(meta.get("meaningful", True))
         self.note = str(meta.get("note", ""))
         self.sample_rate = int(meta["sample_rate"])
@@ -1758,35 +1751,13 @@ class OnnxClapEncoder:
         self._pad_id = int(meta["pad_token_id"])
         self._tokenizer = _clap_session_tokenizer(folder / meta["tokenizer"], self.max_tokens)
         self._memo: dict[str, np.ndarray] | None = None
-        self._torch_loader = torch_loader
-        self._torch: Any = None
-        self._sessions = _Sessions(folder, meta, device, self._rebuild if torch_loader else None)
-        self.dtype = _precision(meta)
+        self._open(meta)
 
-    @property
-    def meta(self) -> dict[str, Any]:
-        return self._sessions.meta
-
-    def _torch_encoder(self) -> Any:
-        if self._torch is None:
-            if self._torch_loader is None:
-                raise UsageError(f"{self.model_id}: no torch model for the audio tower")
-            self._torch = self._torch_loader()
-        return self._torch
-
-    def _rebuild(self) -> dict[str, Any]:
-        enc = self._torch_encoder()
-        with _folder_lock(self.folder):
-            shutil.rmtree(self.folder, ignore_errors=True)
-            meta = export_clap_text(enc, Path(self._sessions.meta["model_folder"]), self.folder)
+    def _export(self, enc: Any) -> dict[str, Any]:
+        meta = export_clap_text(enc, Path(self._sessions.meta["model_folder"]), self.folder)
         self._tokenizer = _clap_session_tokenizer(self.folder / meta["tokenizer"], self.max_tokens)
         self._memo = None
         return meta
-
-    @property
-    def model(self) -> Any:
-        """The torch ClapModel (loaded now if needed), for code that needs its internals."""
-        return self._torch_encoder().model
 
     # -- text: ONNX Runtime ---------------------------------------------------------------------
     def encode_texts(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
@@ -1838,15 +1809,6 @@ class OnnxClapEncoder:
             dtype=self.dtype, dim=self.dim, meaningful=self.meaningful,
             note=" ".join(x for x in (self.note, "(text tower on ONNX Runtime)") if x),
         )
-
-    def release(self) -> None:
-        self._sessions.close()
-        if self._torch is not None:
-            self._torch.release()
-            self._torch = None
-
-    def __repr__(self) -> str:
-        return f"OnnxClapEncoder({self.model_id!r}, device={self.device!r}, dtype={self.dtype!r}, dim={self.dim})"
 
 
 def measure_clap_text(torch_enc: Any, onnx_enc: OnnxClapEncoder) -> dict[str, Any]:

@@ -28,7 +28,7 @@ import numpy as np
 from mmexplorer.core.errors import ModelUnavailableError, UsageError
 from mmexplorer.core.models import weights
 from mmexplorer.core.models.base import StatusCallback, StatusReporter
-from mmexplorer.core.models.device import dtype_for, dtype_name, select_device
+from mmexplorer.core.models.device import dtype_for, dtype_name, free_cached_memory, select_device
 from mmexplorer.core.models.registry import (
     CLAP_CONFIG_NAME,
     CLAP_PREPROCESSOR_NAMES,
@@ -249,10 +249,7 @@ class SoundEncoder:
 
     def release(self) -> None:
         self._model = None
-        if self.device.startswith("cuda"):
-            import torch
-
-            torch.cuda.empty_cache()
+        free_cached_memory(self.device)
 
     def __repr__(self) -> str:
         return (
