@@ -1121,8 +1121,6 @@ class OnnxClipEncoder(_OnnxEncoder):
     needs its internals (explanations), through the loader it was given.
     """
 
-    backend = "onnx"
-
     def __init__(
         self,
         folder: Path,
