@@ -30,7 +30,7 @@ import numpy as np
 # en+f3, en+m3, en-us+f4, en-gb-scotland and en-029 came out at 0.25-0.47 and are left out.
 VOICES: tuple[str, ...] = ("en-us", "en-gb", "en-us+m2", "en-gb-x-rp", "en+m7", "en-us+f2")
 SPEEDS: tuple[int, ...] = (145, 160, 175)
-FORMATS: tuple[str, ...] = ("wav", "mp3", "ogg", "flac")
+FORMATS: tuple[str, ...] = ("wav", "mp3", "ogg", "flac", "m4a", "opus")  # m4a and opus: phones' own
 SAMPLE_RATE = 22050  # espeak-ng's own rate
 
 # (memo, typed paraphrases of it)
@@ -199,8 +199,17 @@ def speak_samples(text: str, *, voice: str = "en-us", speed: int = 160) -> np.nd
     return samples
 
 
+# Formats PyAV (FFmpeg) encodes, as phones and computers write voice memos: container, codec, rate.
+AV_FORMATS: dict[str, tuple[str, str, int]] = {
+    "m4a": ("ipod", "aac", 44100),  # iPhone Voice Memos, Android and Windows recorders
+    "opus": ("ogg", "libopus", 48000),  # WhatsApp voice notes
+    "aac": ("adts", "aac", 44100),
+    "aiff": ("aiff", "pcm_s16be", 44100),
+}
+
+
 def write_audio(samples: np.ndarray, path: Path, *, rate: int = SAMPLE_RATE) -> Path:
-    """Write mono samples as path's format (wav, flac, ogg, mp3), through sox for the lossy ones."""
+    """Write mono samples as path's format: wav, flac; ogg, mp3 through sox; m4a, opus, aac, aiff through PyAV."""
     import soundfile as sf
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -208,10 +217,35 @@ def write_audio(samples: np.ndarray, path: Path, *, rate: int = SAMPLE_RATE) -> 
     if fmt in ("wav", "flac"):
         sf.write(path, samples, rate, subtype="PCM_16")
         return path
+    if fmt in AV_FORMATS:
+        return _write_av(samples, path, rate, *AV_FORMATS[fmt])
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "in.wav"
         sf.write(wav, samples, rate, subtype="PCM_16")
         subprocess.run(["sox", str(wav), str(path)], check=True, capture_output=True)
+    return path
+
+
+def _write_av(samples: np.ndarray, path: Path, rate: int, container: str, codec: str, out_rate: int) -> Path:
+    import av
+
+    from mmexplorer.core.media.recordings import resample
+
+    audio = np.clip(resample(np.asarray(samples, np.float32), rate, out_rate), -1.0, 1.0)
+    with av.open(str(path), "w", format=container) as out:
+        stream = out.add_stream(codec, rate=out_rate, layout="mono")
+        fmt = stream.codec_context.codec.audio_formats[0].name  # the encoder's own sample format
+        frame_size = stream.codec_context.frame_size or 1024
+        resampler = av.AudioResampler(format=fmt, layout="mono", rate=out_rate)
+        for start in range(0, len(audio), frame_size):
+            chunk = audio[start : start + frame_size]
+            frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="flt", layout="mono")
+            frame.sample_rate = out_rate
+            for converted in resampler.resample(frame):
+                for packet in stream.encode(converted):
+                    out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
     return path
 
 

@@ -322,7 +322,7 @@ def test_classify_sniffs_content(tmp_path, format_zoo):
     assert media.classify(tmp_path / "song.MP3") is Modality.RECORDING  # unreadable: extension decides
     assert media.classify(tmp_path / "unknown.xyz") is None
     assert {".jpg", ".heic", ".tif"} <= media.PHOTO_EXTENSIONS
-    assert {".wav", ".mp3", ".flac", ".ogg"} <= media.RECORDING_EXTENSIONS
+    assert {".wav", ".mp3", ".flac", ".ogg", ".m4a", ".opus", ".aac", ".aiff", ".amr", ".wma"} <= media.RECORDING_EXTENSIONS
     assert media.NOTE_EXTENSIONS == {".txt", ".md", ".markdown"}
 
 

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 
 from mmexplorer.core.errors import DecodeError, ModelUnavailableError, UsageError
+from mmexplorer.core import media
 from mmexplorer.core.media import recordings
-from mmexplorer.core.types import Segment, TextQuery
+from mmexplorer.core.types import Modality, Segment, TextQuery
 from mmexplorer.devtools import speech as sp
 
 needs_tools = pytest.mark.skipif(not sp.tools_available(), reason="espeak-ng and sox are not installed")
@@ -32,13 +33,14 @@ def _tiny_en_folder() -> Path:
 
 # -- decoding ---------------------------------------------------------------------------------
 @needs_tools
-@pytest.mark.parametrize("fmt", sp.FORMATS)
+@pytest.mark.parametrize("fmt", sorted(set(sp.FORMATS) | set(sp.AV_FORMATS)))
 def test_every_format_decodes_to_16k_mono_float32(tmp_path, fmt):
     path = sp.speak("The kettle is on.", tmp_path / f"memo.{fmt}")
     expected = len(sp.speak_samples("The kettle is on.")) / sp.SAMPLE_RATE
     audio = recordings.load_audio(path)
     assert audio.dtype == np.float32 and audio.ndim == 1
-    assert abs(len(audio) / 16000 - expected) < 0.1  # mp3 adds a frame of padding at most
+    assert abs(len(audio) / 16000 - expected) < 0.1  # mp3 and AAC add a frame of padding at most
+    assert f".{fmt}" in recordings.decodable_extensions() and media.classify(path) is Modality.RECORDING
     assert 0.01 < float(np.abs(audio).max()) <= 1.0
 
 

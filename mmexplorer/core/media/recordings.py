@@ -34,12 +34,18 @@ _SEARCH_CUT_S = 15.0  # a window ends at the quietest moment of its last 15 s
 _TRUNCATED_SHARE = 0.97  # decoded less than this share of the declared length: cut short
 
 
+# Audio-only containers FFmpeg reads that voice memos come in: phones' and Windows' m4a (AAC),
+# WhatsApp and Telegram voice notes (.opus, .oga), raw AAC, old phones' AMR, macOS's AIFF and CAF,
+# Windows Media audio. Video containers (.mp4, .webm, .3gp) are left out: a film is not a memo.
+AV_ONLY_EXTENSIONS = frozenset({".m4a", ".opus", ".oga", ".aac", ".amr", ".aif", ".aiff", ".caf", ".wma"})
+
+
 def decodable_extensions() -> frozenset[str]:
     """Audio formats we can decode here: libsndfile's, plus what PyAV (FFmpeg) adds when installed."""
     exts = {".wav", ".mp3", ".flac", ".ogg"}
     has_av = importlib.util.find_spec("av") is not None
     if has_av:
-        exts |= {".m4a", ".opus"}
+        exts |= AV_ONLY_EXTENSIONS
     else:
         try:
             import soundfile

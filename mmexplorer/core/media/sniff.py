@@ -17,7 +17,7 @@ JPEG_MAGIC = b"\xff\xd8\xff"  # JPEG and MPO (multi-picture camera JPEGs)
 _HEAD_BYTES = 64
 
 _IMAGE_KINDS = frozenset({"JPEG", "PNG", "GIF", "WebP", "BMP", "TIFF", "HEIF", "AVIF"})
-_AUDIO_KINDS = {"WAV": ".wav", "FLAC": ".flac", "Ogg": ".ogg", "MP3": ".mp3", "M4A": ".m4a"}
+_AUDIO_KINDS = {"WAV": ".wav", "FLAC": ".flac", "Ogg": ".ogg", "MP3": ".mp3", "M4A": ".m4a", "AIFF": ".aiff"}
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
 _AVIF_BRANDS = frozenset({b"avif", b"avis"})
 
@@ -51,6 +51,8 @@ def sniff_format(head: bytes) -> str | None:
         if brand in (b"M4A ", b"M4B "):
             return "M4A"
         return None
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "AIFF"
     if head[:4] == b"fLaC":
         return "FLAC"
     if head[:4] == b"OggS":
