@@ -359,12 +359,15 @@ def _search(args: argparse.Namespace) -> int:
         if weights is not None:
             weights = weights(engine.fusion_weights())
         if args.audio:
-            heard = engine.transcribe_query(args.audio)
-            print(f"heard: {heard}", file=sys.stderr, flush=True)
-            if not heard:
+            heard = engine.hear_query(args.audio)
+            print(f"heard: {heard.text}", file=sys.stderr, flush=True)
+            if not heard.text:
                 print(f"mmexplorer: no speech heard in {display_path(args.audio)}", file=sys.stderr)
                 return 0
-            query = TextQuery(heard)
+            others = heard.distinct_alternatives()
+            if others:  # the recogniser's next-best readings, to search by hand when the best is wrong
+                print(f"also heard: {' | '.join(others)}", file=sys.stderr, flush=True)
+            query = heard.query()
         results = engine.search(query, k=args.k, modality=args.modality, weights=weights)
     shown = results if args.all else [r for r in results if r.relevant]
     for r in shown:

@@ -46,6 +46,7 @@ from mmexplorer.core.types import (
     CaptionReport,
     ErrorInfo,
     FusionWeights,
+    Heard,
     IndexReport,
     ItemDetail,
     LibraryStatus,
@@ -146,7 +147,7 @@ class SetWeightsRequest:
 
 @dataclass(frozen=True)
 class TranscribeRequest:
-    """Recognise a spoken query (Engine.transcribe_query); `transcribed(request_id, text)` follows.
+    """Recognise a spoken query (Engine.hear_query); `transcribed(request_id, Heard)` follows.
 
     audio: float32 mono samples at `sample_rate` (a numpy array the GUI no longer touches).
     """
@@ -253,7 +254,7 @@ class Worker(QObject):
     detail_finished = Signal(int, object)  # request id, ItemDetail
     weights_changed = Signal(int, object)  # request id, FusionWeights (as stored: clamped to [0, 1])
     recent_loaded = Signal(object)  # tuple[str, ...]: the opened library's recent queries
-    transcribed = Signal(int, object)  # request id, str: what a spoken query said
+    transcribed = Signal(int, object)  # request id, Heard: what a spoken query said
     explain_finished = Signal(int, object)  # request id, Explanation
     compare_finished = Signal(int, object)  # request id, Explanation
     related_finished = Signal(int, object)  # request id, dict[Modality, list[SearchResult]]
@@ -382,13 +383,16 @@ class Worker(QObject):
     def _run_transcribe(self, request: TranscribeRequest) -> None:
         try:
             engine = self._require_engine()
-            if not hasattr(engine, "transcribe_query"):
+            if hasattr(engine, "hear_query"):
+                heard = engine.hear_query(request.audio, sample_rate=request.sample_rate)
+            elif hasattr(engine, "transcribe_query"):  # an engine that gives the best reading only
+                heard = Heard(str(engine.transcribe_query(request.audio, sample_rate=request.sample_rate) or ""))
+            else:
                 raise MMExplorerError("This library cannot recognise speech: no speech model is available")
-            text = engine.transcribe_query(request.audio, sample_rate=request.sample_rate)
         except Exception as e:  # noqa: BLE001 - the worker boundary reports every failure
             self._fail(request.request_id, e)
             return
-        self.transcribed.emit(request.request_id, str(text or ""))
+        self.transcribed.emit(request.request_id, heard)
 
     def _run_set_weights(self, request: SetWeightsRequest) -> None:
         try:
@@ -666,7 +670,7 @@ class WorkerHost(QObject):
     detail_finished = Signal(int, object)
     weights_changed = Signal(int, object)  # request id, FusionWeights as stored
     recent_loaded = Signal(object)  # tuple[str, ...]
-    transcribed = Signal(int, object)  # request id, str (the newest spoken query's words only)
+    transcribed = Signal(int, object)  # request id, Heard (the newest spoken query's only)
     explain_finished = Signal(int, object)  # request id, Explanation (the newest explain only)
     compare_finished = Signal(int, object)  # request id, Explanation (the newest compare only)
     related_finished = Signal(int, object)  # request id, dict[Modality, list[SearchResult]]
@@ -837,7 +841,7 @@ class WorkerHost(QObject):
         return rid
 
     def transcribe(self, audio: Any, *, sample_rate: int = 16_000) -> int:
-        """Recognise a spoken query on the worker; transcribed(request_id, text) or failed follows.
+        """Recognise a spoken query on the worker; transcribed(request_id, Heard) or failed follows.
 
         Only the newest one is answered: a query spoken again replaces one not yet recognised.
         """
@@ -1031,9 +1035,9 @@ class WorkerHost(QObject):
         self.recent_loaded.emit(tuple(queries))
 
     @Slot(int, object)
-    def _on_transcribed(self, rid: int, text: str) -> None:
+    def _on_transcribed(self, rid: int, heard: Heard) -> None:
         if rid == self._latest_transcribe:
-            self.transcribed.emit(rid, text)
+            self.transcribed.emit(rid, heard)
 
     @Slot(int, object)
     def _on_failed(self, rid: int, info: ErrorInfo) -> None:

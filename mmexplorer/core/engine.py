@@ -36,6 +36,7 @@ from mmexplorer.core.types import (
     CaptionStatus,
     Explanation,
     FusionWeights,
+    Heard,
     IndexReport,
     ItemDetail,
     LibraryStatus,
@@ -510,10 +511,12 @@ class Engine:
             return None
         return Transcript(tuple(self.catalog.segments(item_id)), row.language, row.speech_model or "")
 
-    def transcribe_query(
+    def hear_query(
         self, audio: np.ndarray | str | os.PathLike[str], *, sample_rate: int = 16000, biased: bool = True
-    ) -> str:
-        """What was said in a spoken query, biased toward the library's own words (see `hotwords`).
+    ) -> Heard:
+        """What was said in a spoken query: the best reading and the recogniser's next-best ones.
+
+        Recognition is biased toward the library's own words (`hotwords`); see `SpeechModel.hear`.
 
         Args:
             audio: samples (mono, or (n, channels)) at `sample_rate`, or an audio file.
@@ -530,10 +533,13 @@ class Engine:
         else:
             samples = recordings.resample(np.asarray(audio), sample_rate)
         model = self.speech.model()
-        segments, _language = model.transcribe(
-            samples, hotwords=self.hotwords() if biased else (), prefer=self.speech_languages()
-        )
-        return " ".join(s.text or "" for s in segments).strip()
+        return model.hear(samples, hotwords=self.hotwords() if biased else (), prefer=self.speech_languages())
+
+    def transcribe_query(
+        self, audio: np.ndarray | str | os.PathLike[str], *, sample_rate: int = 16000, biased: bool = True
+    ) -> str:
+        """The best reading of a spoken query (see `hear_query`)."""
+        return self.hear_query(audio, sample_rate=sample_rate, biased=biased).text
 
     def hotwords(self, n: int = 60) -> list[str]:
         """The library's most frequent distinctive words (notes, transcripts, folder names).

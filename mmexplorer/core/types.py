@@ -147,6 +147,43 @@ class TextQuery:
 
 
 @dataclass(frozen=True)
+class Heard:
+    """What a spoken query said: the recogniser's best reading and its next-best ones.
+
+    text: the best reading (searched, and shown in the search field to edit).
+    alternatives: the beam's next-best readings of the same audio, best first (some may differ
+        from `text` only in case or punctuation; `distinct_alternatives` leaves those out). The
+        window offers them to click when the best reading is wrong ("How do I make a low?" /
+        "How do I make a loaf?").
+    language: the language it was heard in.
+    """
+
+    text: str
+    alternatives: tuple[str, ...] = ()
+    language: str | None = None
+
+    def query(self) -> TextQuery:
+        """The search for the best reading."""
+        return TextQuery(self.text)
+
+    def distinct_alternatives(self) -> list[str]:
+        """The alternatives that read differently from `text` and each other (case and punctuation aside)."""
+        seen = {_reading_key(self.text)}
+        out = []
+        for a in self.alternatives:
+            key = _reading_key(a)
+            if key and key not in seen:
+                seen.add(key)
+                out.append(a.strip())
+        return out
+
+
+def _reading_key(text: str) -> str:
+    words = ("".join(ch for ch in word if ch.isalnum() or ch == "'") for word in text.lower().split())
+    return " ".join(w for w in words if w)
+
+
+@dataclass(frozen=True)
 class ImageQuery:
     """Search by example: a photo file, or encoded image bytes (a pasted image; nothing is written)."""
 

@@ -18,7 +18,7 @@ Host:
     explain_finished(int request_id, Explanation), compare_finished(int request_id, Explanation),
     related_finished(int request_id, dict[Modality, list[SearchResult]]),
     matrix_finished(int request_id, numpy (n, n) float32 relevance); only the newest of each is relayed.
-    transcribed(int request_id, str): the words of the newest spoken query (issue 9).
+    transcribed(int request_id, Heard): the words of the newest spoken query (issue 9).
 ThumbnailSource:
     ready(str path, int side, QImage), failed(str path, int side, str reason).
 Paths in signals are raw (a non-UTF-8 name keeps its bytes as surrogates), so they are declared

@@ -52,6 +52,7 @@ from mmexplorer.core.names import display_path
 from mmexplorer.core.types import (
     ErrorInfo,
     Explanation,
+    Heard,
     ImageQuery,
     IndexReport,
     ItemDetail,
@@ -413,6 +414,7 @@ class MainWindow(QMainWindow):
         if self.search_bar.field.text().strip() != text:
             self.search_bar.field.setText(text)
         self.search_bar.hide_example()
+        self.search_bar.keep_readings_for(text)
         self.session.search_text(text)
 
     def search_by_image(self, path: str) -> None:
@@ -708,15 +710,17 @@ class MainWindow(QMainWindow):
         self.search_bar.set_transcribing(True)
         self._transcribe_rid = transcribe(audio, sample_rate=sample_rate)
 
-    def _on_transcribed(self, rid: int, text: str) -> None:
+    def _on_transcribed(self, rid: int, heard: Heard | str) -> None:
         if rid != self._transcribe_rid:
             return
         self._transcribe_rid = 0
         self.search_bar.set_transcribing(False)
-        if not text.strip():
+        if isinstance(heard, str):
+            heard = Heard(heard)
+        if not heard.text.strip():
             self.status.show_message("Did not catch any words: try again, a little closer to the microphone", 6000)
             return
-        self.search_bar.set_heard(text)
+        self.search_bar.set_heard(heard.text, heard.distinct_alternatives())
 
     def _on_listen_failed(self, message: str) -> None:
         self.status.show_message(message, 6000)

@@ -8,6 +8,7 @@ recognises, and `set_heard` puts the words in the field (editable) and searches 
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
@@ -64,6 +65,7 @@ def _toggle_button(label: str, icon_name: str, object_name: str) -> QToolButton:
     b.setCheckable(True)
     b.setCursor(Qt.CursorShape.PointingHandCursor)
     return b
+
 
 
 class SearchField(QLineEdit):
@@ -246,10 +248,23 @@ class SearchBar(QWidget):
         top.addWidget(self.options_button)
         top.addWidget(self.settings_button)
 
+        # A spoken query's other readings, one click away when the best one was misheard.
+        self._also: list[str] = []  # the readings the row shows now
+        self._readings: list[str] = []  # every reading of the newest spoken query, the best first
+        self.also_heard = QLabel()
+        self.also_heard.setObjectName("AlsoHeard")
+        self.also_heard.setTextFormat(Qt.TextFormat.RichText)
+        self.also_heard.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse
+                                                | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
+        self.also_heard.setToolTip("Other ways the recogniser heard you: click one to search it instead")
+        self.also_heard.linkActivated.connect(self._on_also_heard)
+        self.also_heard.hide()
+
         lay = QVBoxLayout(self)
         lay.setContentsMargins(16, 12, 16, 8)
         lay.setSpacing(10)
         lay.addLayout(top)
+        lay.addWidget(self.also_heard)
         lay.addLayout(filters)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
 
@@ -339,11 +354,17 @@ class SearchBar(QWidget):
         self.field.setPlaceholderText(TRANSCRIBING_PLACEHOLDER if transcribing else self._placeholder)
         self.mic_action.setEnabled(self.mic_available and not transcribing)
 
-    def set_heard(self, text: str) -> None:
-        """Put the recognised words in the field (editable, cursor at the end) and search them now."""
+    def set_heard(self, text: str, also: list[str] | tuple[str, ...] = ()) -> None:
+        """Put the recognised words in the field (editable, cursor at the end) and search them now.
+
+        also: the recogniser's other readings, offered below the field as links ("Also heard: …")
+        until the words are edited or another search starts; a click searches that reading.
+        """
         self.set_transcribing(False)
         self.chip.hide()
         self.field.setText(text.strip())
+        self._readings = [text.strip(), *(a.strip() for a in also if a.strip())]
+        self.show_also_heard(self._readings[1:])
         self.field.setFocus(Qt.FocusReason.OtherFocusReason)
         self.field.end(False)
         self._emit_now()
@@ -357,6 +378,7 @@ class SearchBar(QWidget):
     def show_example(self, label: str, tooltip: str = "") -> None:
         """Show the example chip; the text field is emptied, since the example is the query now."""
         self._debounce.stop()
+        self.also_heard.hide()
         self.field.blockSignals(True)
         self.field.clear()
         self.field.blockSignals(False)
@@ -372,6 +394,7 @@ class SearchBar(QWidget):
     def clear(self) -> None:
         self._debounce.stop()
         self.chip.hide()
+        self.also_heard.hide()
         self.field.blockSignals(True)
         self.field.clear()
         self.field.blockSignals(False)
@@ -379,7 +402,36 @@ class SearchBar(QWidget):
 
     # --- internals -----------------------------------------------------------------------------
 
+    def show_also_heard(self, readings: list[str] | tuple[str, ...]) -> None:
+        """Offer other readings of a spoken query as links under the field (none: hide the row)."""
+        self._also = [r.strip() for r in readings if r.strip()]
+        if not self._also:
+            self.also_heard.hide()
+            return
+        links = " · ".join(f'<a href="{i}">{html.escape(r)}</a>' for i, r in enumerate(self._also))
+        self.also_heard.setText(f"Also heard: {links}")
+        self.also_heard.show()
+
+    def keep_readings_for(self, text: str) -> None:
+        """A search of `text` starts: the readings row stays only while it shows one of them."""
+        if text.strip() not in self._readings:
+            self._readings = []
+            self.also_heard.hide()
+
+    def _on_also_heard(self, href: str) -> None:
+        try:
+            reading = self._also[int(href)]
+        except (ValueError, IndexError):
+            return
+        self.show_also_heard([r for r in self._readings if r != reading])  # the rest, the best one first
+        self.field.setText(reading)
+        self.field.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.field.end(False)
+        self._emit_now()
+
     def _on_edited(self, text: str) -> None:
+        self._readings = []  # the words are the user's own now
+        self.also_heard.hide()
         if self.chip.isVisible() and text:
             self.chip.hide()
         if text.strip():

@@ -63,7 +63,7 @@ QLabel#StrongTag {
 }
 QLabel#StrongTag[weak="true"] { background: palette(midlight); color: palette(window-text); }
 QLabel#SectionTitle { font-weight: 600; color: palette(window-text); }
-QLabel#Muted, QLabel#ResultCount { color: palette(placeholder-text); }
+QLabel#Muted, QLabel#ResultCount, QLabel#AlsoHeard { color: palette(placeholder-text); }
 QLabel#EmptyTitle { font-size: %(title_pt)spt; font-weight: 600; }
 QLabel#EmptyBody { color: palette(placeholder-text); }
 QLabel#DetailTitle { font-size: %(detail_pt)spt; font-weight: 600; }

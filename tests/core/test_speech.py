@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmexplorer.core.errors import DecodeError, ModelUnavailableError, UsageError
 from mmexplorer.core import media
+from mmexplorer.core.errors import DecodeError, ModelUnavailableError, UsageError
 from mmexplorer.core.media import recordings
-from mmexplorer.core.types import Modality, Segment, TextQuery
+from mmexplorer.core.types import Heard, Modality, Segment, TextQuery
 from mmexplorer.devtools import speech as sp
 
 needs_tools = pytest.mark.skipif(not sp.tools_available(), reason="espeak-ng and sox are not installed")
@@ -282,14 +282,32 @@ def test_spoken_queries_find_their_note_with_the_librarys_words(speech_library, 
     spoken = sp.spoken_queries(world.note_queries[:5], tmp_path, voices=("en-us", "en-gb"))
     hits = 0
     for audio_path, _text, answer, _voice in spoken:
-        heard = engine.transcribe_query(audio_path)
-        results = engine.search(TextQuery(heard), k=3) if heard else []
+        heard = engine.hear_query(audio_path)
+        results = engine.search(heard.query(), k=3) if heard.text else []
         hits += bool(results) and results[0].path == str(answer)
     assert hits / len(spoken) >= 0.5  # measured 0.52-0.56 over 48 spoken queries (bench_speech)
     # Samples at another rate work the same way; silence is heard as nothing.
     samples = sp.speak_samples("how do I bake a loaf of bread")
     assert "bread" in engine.transcribe_query(samples, sample_rate=sp.SAMPLE_RATE).lower()
     assert engine.transcribe_query(np.zeros(3 * 16000, np.float32)) == ""
+
+
+def test_a_spoken_query_comes_with_the_beams_next_best_readings(speech_library):
+    """SpeechModel.hear: one decode, the beam's best reading and the next QUERY_READINGS - 1."""
+    from mmexplorer.core.models.speech import QUERY_READINGS
+
+    engine, world, *_ = speech_library
+    heard = engine.hear_query(sp.speak_samples("where did I put the spare key"), sample_rate=sp.SAMPLE_RATE)
+    assert "key" in heard.text.lower() and heard.language == "en"
+    assert len(heard.alternatives) == QUERY_READINGS - 1 and all(a.strip() for a in heard.alternatives)
+    assert heard.query() == TextQuery(heard.text)
+    others = heard.distinct_alternatives()  # what the window offers: none repeats the best up to case
+    assert all(o.lower().strip(".?! ") != heard.text.lower().strip(".?! ") for o in others)
+    # silence: nothing heard, nothing else either
+    assert engine.hear_query(np.zeros(3 * 16000, np.float32)) == Heard("", (), "en")
+    # more than one 30 s window: the usual transcription, one reading
+    long = engine.hear_query(world.hidden[0])
+    assert long.alternatives == () and len(long.text.split()) > 60
 
 
 def test_status_reports_transcription(speech_library):

@@ -26,6 +26,7 @@ from mmexplorer.core.types import (
     Component,
     Explanation,
     FusionWeights,
+    Heard,
     Heatmap,
     ImageQuery,
     IndexReport,
@@ -68,6 +69,7 @@ class FakeEngine:
         explain_delay: float = 0.0,
         transcripts: dict[str, Transcript] | None = None,
         heard: str = "",
+        heard_also: tuple[str, ...] = (),
         transcribe_delay: float = 0.0,
     ) -> None:
         self.data_dir = Path(data_dir)
@@ -81,6 +83,7 @@ class FakeEngine:
         # every spoken query "says"; each transcribe_query call is kept as (samples, sample rate)
         self.transcripts = dict(transcripts or {})
         self.heard = heard
+        self.heard_also = tuple(heard_also)  # the recogniser's other readings (Engine.hear_query)
         self.transcribe_delay = transcribe_delay
         self.spoken: list[tuple[int, int]] = []
         self.explained: list[tuple[object, int]] = []  # each explain's (a, b)
@@ -393,12 +396,16 @@ class FakeEngine:
             )
         return ItemDetail(item_id, path, mod, st.st_size, st.st_mtime, "indexed", 256, 256, text=text)
 
-    def transcribe_query(self, audio, *, sample_rate: int = 16000) -> str:
-        """Stand-in for Engine.transcribe_query: keeps what it was given, answers `heard`."""
+    def hear_query(self, audio, *, sample_rate: int = 16000) -> Heard:
+        """Stand-in for Engine.hear_query: keeps what it was given, answers `heard` and `heard_also`."""
         self._touch()
         self.spoken.append((len(audio), int(sample_rate)))
         time.sleep(self.transcribe_delay)
-        return self.heard
+        return Heard(self.heard, self.heard_also if self.heard else ())
+
+    def transcribe_query(self, audio, *, sample_rate: int = 16000) -> str:
+        """Stand-in for Engine.transcribe_query (the best reading only)."""
+        return self.hear_query(audio, sample_rate=sample_rate).text
 
     def status(self) -> LibraryStatus:
         self._touch()

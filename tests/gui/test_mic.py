@@ -221,6 +221,43 @@ def test_speaking_fills_the_field_and_searches(qtbot, make_window, library, spok
     qtbot.waitUntil(lambda: engine.searches[-1][0] == TextQuery(HEARD + " afternoon"), timeout=5_000)
 
 
+def test_the_other_readings_are_offered_under_the_field_until_the_words_are_edited(qtbot, make_window, library, spoken):
+    """The recogniser's next-best readings (Engine.hear_query) are links: a click searches one."""
+    also = ("budget meeting on fridays", "Budget meeting on Friday.", "budget meetings in may")
+    w, made = _window(qtbot, make_window, library, heard_also=also)
+    w.set_microphone(FileInputStream.factory(spoken, speed=4.0))
+    _click_mic(qtbot, w)
+    qtbot.waitUntil(lambda: w.search_bar.field.text() == HEARD, timeout=20_000)
+    wait_results(qtbot, w)
+    engine = made.engines[0]
+    assert engine.searches[-1][0] == TextQuery(HEARD)  # the best reading is what is searched
+    row = w.search_bar.also_heard
+    assert row.isVisible()
+    # the readings that differ (not only by case or punctuation) are offered, best first
+    assert row.text().count("<a href=") == 2 and "fridays" in row.text() and "Friday." not in row.text()
+    _shot(w, "mic_also_heard.png")
+    n = len(engine.searches)
+    row.linkActivated.emit("1")  # what a click on "budget meetings in may" does
+    qtbot.waitUntil(lambda: len(engine.searches) > n, timeout=5_000)
+    assert engine.searches[-1][0] == TextQuery("budget meetings in may")
+    assert w.search_bar.field.text() == "budget meetings in may"
+    # the row now offers the first reading back instead of the one in the field
+    assert row.isVisible() and HEARD in row.text() and "in may" not in row.text()
+    # typing makes the words the user's own: the row goes
+    qtbot.keyClicks(w.search_bar.field, " afternoon")
+    qtbot.waitUntil(lambda: engine.searches[-1][0] == TextQuery("budget meetings in may afternoon"), timeout=5_000)
+    assert not row.isVisible()
+
+
+def test_a_typed_search_hides_the_readings_of_an_earlier_spoken_one(qtbot, make_window, library, spoken):
+    w, _made = _window(qtbot, make_window, library, heard_also=("budget meeting on fridays",))
+    w.set_microphone(FileInputStream.factory(spoken, speed=4.0))
+    _click_mic(qtbot, w)
+    qtbot.waitUntil(lambda: w.search_bar.also_heard.isVisible(), timeout=20_000)
+    w.search("tomatoes")  # a recent query chosen, or words set by another part of the window
+    assert not w.search_bar.also_heard.isVisible()
+
+
 def test_a_click_stops_listening_at_once(qtbot, make_window, library, spoken):
     w, made = _window(qtbot, make_window, library)
     long_speech = np.concatenate([spoken] * 6)  # never a second's pause: only the click ends it

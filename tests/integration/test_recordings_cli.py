@@ -80,15 +80,21 @@ def test_search_results_of_recordings_carry_a_segment(indexed):
 def test_spoken_note_queries_find_their_note(indexed):
     world, data, _report, root, seed = indexed
     spoken = sp.spoken_queries(world.note_queries, root / "spoken", voices=(VOICE[seed],))
-    hits, heard_lines = 0, []
+    hits, heard_lines, also = 0, [], 0
     for audio, _text, answer, _voice in spoken:
         proc = mmx("search", "--audio", str(audio), "--json", "-k", "3", data_dir=data)
         heard = [ln for ln in proc.stderr.splitlines() if ln.startswith("heard: ")]
         assert len(heard) == 1
         heard_lines.append(heard[0])
+        # the recogniser's other readings, on their own line after it (never the same words again)
+        others = [ln for ln in proc.stderr.splitlines() if ln.startswith("also heard: ")]
+        also += bool(others)
+        assert all(heard[0][len("heard: "):] not in o[len("also heard: "):].split(" | ") for o in others)
         results = lines(proc)
         hits += bool(results) and results[0]["path"] == str(answer)
-    # The issue asks 0.9; with tiny.en on espeak-ng voices 0.52-0.56 is measured (bench_speech).
+    assert also >= len(spoken) // 2  # a beam of 3 nearly always holds other readings
+    # The issue asks 0.9; with tiny.en on espeak-ng voices 0.52-0.56 is measured over 48 queries
+    # (bench_speech), 0.5 in each of these two worlds of 8.
     assert hits / len(spoken) >= 0.5, heard_lines
 
 

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from mmexplorer.core.errors import ModelUnavailableError, UsageError
 from mmexplorer.core.models.base import StatusCallback, StatusReporter
-from mmexplorer.core.types import ModelInfo, Segment
+from mmexplorer.core.types import Heard, ModelInfo, Segment
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,6 +43,13 @@ log = logging.getLogger(__name__)
 
 SPACE = "speech"  # the ModelStatus/ModelInfo "space" of speech models (they feed the text space)
 DEFAULT_SPEECH_MODEL = "base"
+# How many readings of a spoken query the beam keeps (SpeechModel.hear); the best is searched and
+# the others are offered. Searching the mean of the best 3 readings' vectors instead was measured
+# (Whisper base, espeak-ng queries, right note first) and not kept: bench_speech's three worlds
+# 0.729 / 0.792 / 0.917 vs 0.729 / 0.750 / 0.938 for the best alone, 24 held-out paraphrases in four
+# voices 0.792 / 0.896 vs 0.750 / 0.917, weighting by the beam's scores within 0.02 of those: as
+# many queries lost (a mean of readings leans toward rambling recordings) as won.
+QUERY_READINGS = 3
 # What a CTranslate2 Whisper folder holds (faster-whisper's own download patterns).
 CT2_REQUIRED = ("model.bin", "config.json")
 CT2_PATTERNS = ("config.json", "preprocessor_config.json", "model.bin", "tokenizer.json", "vocabulary.*")
@@ -303,6 +310,75 @@ class SpeechModel:
                 if s.text.strip()
             ]
         return out, (language or info.language)
+
+    def hear(
+        self,
+        audio: np.ndarray,
+        *,
+        n: int = QUERY_READINGS,
+        beam_size: int = 5,
+        hotwords: Sequence[str] = (),
+        vad: bool = True,
+        prefer: Sequence[str] = (),
+    ) -> Heard:
+        """A spoken query's words: the best reading and the beam's next-best `n - 1` (see `Heard`).
+
+        The query is decoded once as a single window without timestamps, and the beam's `n` best
+        hypotheses are kept (a recogniser unsure between "make a low" and "make a loaf" says so),
+        at the cost of one beam search, as plain transcription. Audio longer than one 30 s window
+        after the voice filter is transcribed as usual (one reading).
+        """
+        import numpy as np
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
+        from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
+
+        samples = np.ascontiguousarray(audio, dtype=np.float32)
+        language = None if self.multilingual else "en"
+        if len(samples) < 1600:
+            return Heard("", (), language)
+        if vad:
+            chunks = get_speech_timestamps(samples, VadOptions())
+            if not chunks:
+                return Heard("", (), language)
+            pieces, _meta = collect_chunks(samples, chunks)
+            samples = np.concatenate(pieces).astype(np.float32, copy=False)
+        if len(samples) > 29 * 16000:  # more than one window: the usual transcription, one reading
+            segments, language = self.transcribe(samples, beam_size=beam_size, hotwords=hotwords, vad=False, prefer=prefer)
+            return Heard(" ".join(s.text for s in segments).strip(), (), language)
+        with self._lock:
+            model = self._model
+            features = model.feature_extractor(samples)
+            features = pad_or_trim(features[..., : max(1, features.shape[-1] - 1)])
+            encoded = model.encode(features)
+            if language is None:
+                results = model.model.detect_language(encoded)[0]
+                probabilities = [(token[2:-2], p) for token, p in results]
+                language, _ = choose_language(probabilities, prefer)
+            tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
+            prompt = model.get_prompt(tokenizer, [], without_timestamps=True, hotwords=" ".join(hotwords) or None)
+            result = model.model.generate(
+                encoded,
+                [prompt],
+                beam_size=max(beam_size, n),
+                num_hypotheses=max(1, n),
+                return_scores=True,
+                return_no_speech_prob=True,
+                suppress_blank=True,
+                suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+                max_length=model.max_length,
+            )[0]
+        texts = [tokenizer.decode(ids).strip() for ids in result.sequences_ids]
+        best_ids = result.sequences_ids[0] if result.sequences_ids else []
+        avg_logprob = result.scores[0] * len(best_ids) / (len(best_ids) + 1) if best_ids else -10.0
+        if result.no_speech_prob > 0.6 and avg_logprob < -1.0:  # faster-whisper's own silence rule
+            return Heard("", (), language)
+        if not texts or not texts[0] or get_compression_ratio(texts[0]) > 2.4:
+            # Empty or a repetition loop: the usual decoding, with its temperature fallback.
+            segments, language = self.transcribe(samples, beam_size=beam_size, hotwords=hotwords, vad=False, prefer=prefer)
+            return Heard(" ".join(s.text for s in segments).strip(), (), language)
+        return Heard(texts[0], tuple(t for t in texts[1:] if t), language)
 
     def _detect(self, samples: np.ndarray, prefer: Sequence[str], *, vad: bool) -> str | None:
         """The language of the first 30 s of speech, leaning toward `prefer` (None: Whisper decides)."""
