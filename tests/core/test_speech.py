@@ -45,6 +45,16 @@ def test_every_format_decodes_to_16k_mono_float32(tmp_path, fmt):
 
 
 @needs_tools
+def test_a_raw_aac_memo_is_not_called_truncated_by_its_guessed_length(tmp_path):
+    """ADTS AAC has no length header: FFmpeg's bit-rate guess (4.0 s for a 3.6 s memo) is no cut."""
+    said = "Idea: a photo book of the Norway trip for Christmas."
+    path = sp.speak(said, tmp_path / "memo.aac")
+    audio = recordings.load_audio(path)  # raised "truncated: audio ends at 3.6 s of the 4.0 s" before
+    assert abs(len(audio) / 16000 - len(sp.speak_samples(said)) / sp.SAMPLE_RATE) < 0.1
+    assert recordings.probe(path).duration_s is None  # unknown until decoded
+
+
+@needs_tools
 def test_bad_recordings_get_a_reason_and_silence_decodes(tmp_path):
     bad = sp.make_bad_recordings(tmp_path)
     reasons = {}

@@ -233,7 +233,14 @@ def _audio_stream(container: Any, path: Path) -> Any:
     return container.streams.audio[0]
 
 
+# Raw streams without a length in any header: FFmpeg guesses their duration from the bit rate
+# (a 3.6 s ADTS AAC memo "declares" 4.0 s), so it is no evidence of a cut: decode to find out.
+_GUESSED_DURATION_FORMATS = frozenset({"aac", "amr", "ac3", "eac3"})
+
+
 def _declared_duration(container: Any, stream: Any) -> float | None:
+    if getattr(container.format, "name", "") in _GUESSED_DURATION_FORMATS:
+        return None
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container.duration:
