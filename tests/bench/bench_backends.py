@@ -47,19 +47,10 @@ if str(ROOT) not in sys.path:
 
 import numpy as np
 
+from tests.bench.common import loadavg, log
+
 QUERIES = ["a dog playing on the beach at sunset", "receipt from the hardware store", "two red circles",
            "my grandmother's kitchen", "snowy mountains and a frozen lake"]
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def loadavg() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
 
 
 def _median_ms(fn: Any, n: int) -> float:

@@ -33,12 +33,10 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.bench.common import log
+
 HEAVY = ("torch", "open_clip", "transformers", "sentence_transformers", "onnxruntime", "faiss", "PIL")
 QUERY = "a red circle next to the garden notes"
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _env(backend: str) -> dict[str, str]:

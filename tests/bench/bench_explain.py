@@ -55,6 +55,7 @@ from mmexplorer.core.explain.heatmap import photo_heatmap
 from mmexplorer.core.models import load_image_model
 from mmexplorer.devtools import scenes
 from mmexplorer.devtools.aligned import ensure_scene_model, read_meta
+from tests.bench.common import loadavg, log
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "occlusion": dict(HEATMAP_OPTIONS),  # the app's choice: coarse 4x4-cell windows, then 4 fine 2x2
@@ -66,17 +67,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "gradient": {},
 }
 BACKENDS = {"torch": ("torch", "auto"), "onnx-fp32": ("onnx", "off"), "onnx-int8": ("onnx", "force")}
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def loadavg() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
 
 
 def _method(name: str) -> str:

@@ -53,6 +53,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.bench.common import loadavg, log
+
 ARCH = "ViT-B-32"
 SIZE = (1600, 1200)
 STAGES = ("scan", "plan", "load", "decode_wait", "encode", "commit", "save")
@@ -68,17 +70,6 @@ def png_note(r: dict[str, Any]) -> str:
         f"{r['decode_cpu_ms_per_image']} ms for a JPEG and the model's {r['png_model_cpu_ms_per_image']} ms, "
         f"so decoding, not the model, sets much of the pace (ratio {r['png_ratio']} against {r['ratio']})"
     )
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def loadavg() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
 
 
 # ---------------------------------------------------------------------------------------------

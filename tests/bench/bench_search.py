@@ -45,6 +45,7 @@ if str(ROOT) not in sys.path:
 import faiss
 
 from mmexplorer.core.index import VectorIndex, choose_index_spec
+from tests.bench.common import log
 
 K = 20
 
@@ -66,10 +67,6 @@ QUERY_TEXTS = [
     "old black and white family portrait",
     "plate of pasta with tomato sauce",
 ]
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------
