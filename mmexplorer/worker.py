@@ -383,12 +383,9 @@ class Worker(QObject):
     def _run_transcribe(self, request: TranscribeRequest) -> None:
         try:
             engine = self._require_engine()
-            if hasattr(engine, "hear_query"):
-                heard = engine.hear_query(request.audio, sample_rate=request.sample_rate)
-            elif hasattr(engine, "transcribe_query"):  # an engine that gives the best reading only
-                heard = Heard(str(engine.transcribe_query(request.audio, sample_rate=request.sample_rate) or ""))
-            else:
+            if not hasattr(engine, "hear_query"):
                 raise MMExplorerError("This library cannot recognise speech: no speech model is available")
+            heard = engine.hear_query(request.audio, sample_rate=request.sample_rate)
         except Exception as e:  # noqa: BLE001 - the worker boundary reports every failure
             self._fail(request.request_id, e)
             return

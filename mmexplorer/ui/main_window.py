@@ -710,13 +710,11 @@ class MainWindow(QMainWindow):
         self.search_bar.set_transcribing(True)
         self._transcribe_rid = transcribe(audio, sample_rate=sample_rate)
 
-    def _on_transcribed(self, rid: int, heard: Heard | str) -> None:
+    def _on_transcribed(self, rid: int, heard: Heard) -> None:
         if rid != self._transcribe_rid:
             return
         self._transcribe_rid = 0
         self.search_bar.set_transcribing(False)
-        if isinstance(heard, str):
-            heard = Heard(heard)
         if not heard.text.strip():
             self.status.show_message("Did not catch any words: try again, a little closer to the microphone", 6000)
             return

@@ -249,7 +249,6 @@ class SearchBar(QWidget):
         top.addWidget(self.settings_button)
 
         # A spoken query's other readings, one click away when the best one was misheard.
-        self._also: list[str] = []  # the readings the row shows now
         self._readings: list[str] = []  # every reading of the newest spoken query, the best first
         self.also_heard = QLabel()
         self.also_heard.setObjectName("AlsoHeard")
@@ -364,7 +363,7 @@ class SearchBar(QWidget):
         self.chip.hide()
         self.field.setText(text.strip())
         self._readings = [text.strip(), *(a.strip() for a in also if a.strip())]
-        self.show_also_heard(self._readings[1:])
+        self._show_readings()
         self.field.setFocus(Qt.FocusReason.OtherFocusReason)
         self.field.end(False)
         self._emit_now()
@@ -402,14 +401,14 @@ class SearchBar(QWidget):
 
     # --- internals -----------------------------------------------------------------------------
 
-    def show_also_heard(self, readings: list[str] | tuple[str, ...]) -> None:
-        """Offer other readings of a spoken query as links under the field (none: hide the row)."""
-        self._also = [r.strip() for r in readings if r.strip()]
-        if not self._also:
+    def _show_readings(self) -> None:
+        """The row of links: every reading of the spoken query but the one in the field, best first."""
+        shown = self.field.text().strip()
+        links = [f'<a href="{i}">{html.escape(r)}</a>' for i, r in enumerate(self._readings) if r != shown]
+        if not links:
             self.also_heard.hide()
             return
-        links = " · ".join(f'<a href="{i}">{html.escape(r)}</a>' for i, r in enumerate(self._also))
-        self.also_heard.setText(f"Also heard: {links}")
+        self.also_heard.setText("Also heard: " + " · ".join(links))
         self.also_heard.show()
 
     def keep_readings_for(self, text: str) -> None:
@@ -420,11 +419,11 @@ class SearchBar(QWidget):
 
     def _on_also_heard(self, href: str) -> None:
         try:
-            reading = self._also[int(href)]
+            reading = self._readings[int(href)]
         except (ValueError, IndexError):
             return
-        self.show_also_heard([r for r in self._readings if r != reading])  # the rest, the best one first
         self.field.setText(reading)
+        self._show_readings()  # the rest, the first reading back among them
         self.field.setFocus(Qt.FocusReason.OtherFocusReason)
         self.field.end(False)
         self._emit_now()

@@ -80,7 +80,7 @@ class FakeEngine:
         self.search_delay = search_delay
         self.explain_delay = explain_delay
         # recordings (issue 9): transcripts by file name stand in for Whisper's; `heard` is what
-        # every spoken query "says"; each transcribe_query call is kept as (samples, sample rate)
+        # every spoken query "says"; each hear_query call is kept as (samples, sample rate)
         self.transcripts = dict(transcripts or {})
         self.heard = heard
         self.heard_also = tuple(heard_also)  # the recogniser's other readings (Engine.hear_query)
@@ -402,10 +402,6 @@ class FakeEngine:
         self.spoken.append((len(audio), int(sample_rate)))
         time.sleep(self.transcribe_delay)
         return Heard(self.heard, self.heard_also if self.heard else ())
-
-    def transcribe_query(self, audio, *, sample_rate: int = 16000) -> str:
-        """Stand-in for Engine.transcribe_query (the best reading only)."""
-        return self.hear_query(audio, sample_rate=sample_rate).text
 
     def status(self) -> LibraryStatus:
         self._touch()

