@@ -12,7 +12,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -227,42 +227,46 @@ class Catalog:
         paths.private_dir(self.path.parent)
         _create_private(self.path)  # SQLite gives the -wal and -shm files the database file's mode
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=_OPEN_TIMEOUT_S)
+            # A new library opened by two processes at once: switching a fresh file to WAL needs an
+            # exclusive lock, and SQLite answers "locked" at once (not after the busy timeout) where
+            # waiting could deadlock, so the switch is retried until the timeout.
+            _retry_while_locked(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
+            _retry_while_locked(self._migrate)
         except sqlite3.DatabaseError as e:
             raise CatalogError(f"cannot open the catalog {self.path}: {e}") from e
 
     # -- schema -----------------------------------------------------------------------------
-    def _migrate(self) -> None:
+    def _schema_version(self) -> int:
         current = self._db.execute("PRAGMA user_version").fetchone()[0]
         if current > VERSION:
             raise CatalogError(
                 f"the catalog {self.path} was written by a newer mmexplorer (schema {current}, "
                 f"this one knows {VERSION}); upgrade mmexplorer or use another --data-dir"
             )
-        version = current
-        while version < VERSION:
-            log.info("migrating catalog %s to schema %d", self.path, version + 1)
-            # executescript commits anything pending first, so the step carries its own BEGIN/COMMIT;
-            # IMMEDIATE takes the write lock first, so a second process waits for the first.
-            try:
-                self._db.executescript(
-                    "BEGIN IMMEDIATE;" + _MIGRATIONS[version] + f"PRAGMA user_version={version + 1}; COMMIT;"
-                )
-            except sqlite3.DatabaseError:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                # Two processes opening a new library at once: the other one migrated it meanwhile
-                # (this step then fails on a column or table that now exists). Go on from there.
-                now = self._db.execute("PRAGMA user_version").fetchone()[0]
-                if now <= version:
-                    raise
-                version = now
-                continue
-            version += 1
+        return current
+
+    def _migrate(self) -> None:
+        if self._schema_version() == VERSION:
+            return
+        # One write transaction for every step, and the version read again inside it: a second
+        # process opening the same new library waits here, then finds the schema already made.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._schema_version()
+            while version < VERSION:
+                log.info("migrating catalog %s to schema %d", self.path, version + 1)
+                for statement in _statements(_MIGRATIONS[version]):
+                    self._db.execute(statement)
+                version += 1
+                self._db.execute(f"PRAGMA user_version={version}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
 
     def transaction(self) -> _Transaction:
         """`with catalog.transaction():` groups writes into one atomic commit."""
@@ -689,6 +693,44 @@ class _Transaction:
                 raise
         elif self._db.in_transaction:  # SQLite may have rolled back already (a full disk, an I/O error)
             self._db.execute("ROLLBACK")
+
+
+_OPEN_TIMEOUT_S = 30.0  # how long opening the catalog waits for another process holding it
+
+
+def _is_locked(e: sqlite3.OperationalError) -> bool:
+    text = str(e).lower()
+    return "locked" in text or "busy" in text
+
+
+def _retry_while_locked(step: Callable[[], object], timeout_s: float = _OPEN_TIMEOUT_S) -> None:
+    """Run `step`, again after a short wait while SQLite says the database is locked."""
+    deadline = time.monotonic() + timeout_s
+    wait = 0.005
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as e:
+            if not _is_locked(e) or time.monotonic() + wait > deadline:
+                raise
+        time.sleep(wait)
+        wait = min(wait * 2, 0.25)
+
+
+def _statements(script: str) -> list[str]:
+    """A migration script's statements, one by one (a trigger's body stays whole)."""
+    out: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip().strip(";").strip():
+                out.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        out.append(pending.strip())
+    return out
 
 
 def _create_private(path: Path) -> None:
