@@ -81,16 +81,17 @@ def test_only_the_newest_search_is_delivered(qtbot, host, folder):
 
 
 def test_cancel_works_while_the_worker_is_busy_indexing(qtbot, host, folder):
-    h = host(delay_per_file=0.05)  # 42 files: about 2 s uncancelled
+    h = host(delay_per_file=0.1)  # 42 files: about 4 s uncancelled
     progressed: list = []
     h.index_progressed.connect(progressed.append)
-    started = time.monotonic()
     with qtbot.waitSignal(h.index_finished, timeout=10_000) as finished:
         h.add_roots([str(folder)])
         qtbot.waitUntil(lambda: any(p.phase == "encoding" and p.done >= 2 for p in progressed), timeout=5_000)
+        cancelled_at = time.monotonic()
         h.cancel_index()
     assert finished.args[0].cancelled
-    assert time.monotonic() - started < 1.5
+    # Measured from the click, not from the start, so a slow start on a loaded machine cannot fail it.
+    assert time.monotonic() - cancelled_at < 1.5
     assert not h.indexing
 
 
