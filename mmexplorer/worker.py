@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
 from mmexplorer import settings as settings_mod
 from mmexplorer.core.errors import Cancelled, MMExplorerError, error_info
@@ -228,6 +228,15 @@ _DRAIN_ORDER: tuple[type, ...] = (
     MatrixRequest,
     SaveRecentRequest,
 )
+#: What a long step (an explanation's first embedding of the concept vocabulary) answers between
+#: its batches: everything the user waits on that is not itself an explanation.
+_SERVED_BETWEEN: tuple[type, ...] = (
+    SetWeightsRequest,
+    TranscribeRequest,
+    SearchRequest,
+    DetailRequest,
+    SaveRecentRequest,
+)
 
 
 def default_engine_factory(
@@ -273,6 +282,7 @@ class Worker(QObject):
         self._inbox_lock = threading.Lock()
         self._inbox: dict[type[InboxRequest], InboxRequest] = {}
         self._last_status_emit = 0.0
+        self._warming = False  # a step of warm_explanations is scheduled
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -356,9 +366,9 @@ class Worker(QObject):
                 answer = method(*args, calibrated=request.calibrated)
             elif isinstance(request, ExplainRequest):
                 # the detail pane draws B's heatmap only; Compare shows both photos' maps
-                answer = method(*args, with_heatmap_a=False)
+                answer = method(*args, with_heatmap_a=False, between=self._serve_waiting)
             else:
-                answer = method(*args)
+                answer = method(*args, between=self._serve_waiting)
         except Exception as e:  # noqa: BLE001 - the worker boundary reports every failure
             self._fail(request.request_id, e)
             return
@@ -411,6 +421,34 @@ class Worker(QObject):
 
     # --- slots ---------------------------------------------------------------------------------
 
+    def _serve_waiting(self) -> None:
+        """Between the batches of a long explanation: answer a waiting search, detail or weight change."""
+        for request in self._take(_SERVED_BETWEEN):
+            self._run(request)
+
+    def _warm_later(self) -> None:
+        """Embed the concept vocabulary a batch at a time while idle, so the first "why" is quick.
+
+        Each batch is its own event (about a second on a laptop CPU with a CLIP text tower), so a
+        search, an index run or a close asked for meanwhile waits for one batch at most.
+        """
+        if not self._warming and hasattr(self._engine, "warm_explanations"):
+            self._warming = True
+            QTimer.singleShot(0, self._warm_step)
+
+    @Slot()
+    def _warm_step(self) -> None:
+        engine = self._engine
+        done = True
+        if engine is not None and hasattr(engine, "warm_explanations"):
+            try:
+                done = engine.warm_explanations(batches=1)
+            except Exception as e:  # noqa: BLE001 - warming is optional: the explanation embeds them itself
+                log.warning("could not prepare the concept vocabulary ahead of time: %s", e)
+        self._warming = not done
+        if not done:
+            QTimer.singleShot(0, self._warm_step)
+
     @Slot()
     def drain(self) -> None:
         """Run whatever waits in the inboxes (at most one request of each type), weights first."""
@@ -452,6 +490,7 @@ class Worker(QObject):
         quiet_heap.settle()
         self.models_ready.emit(infos)
         self._emit_status()
+        self._warm_later()
 
     @Slot(object)
     def add_roots(self, request: AddRootsRequest) -> None:
@@ -506,6 +545,7 @@ class Worker(QObject):
         quiet_heap.settle()
         self.index_finished.emit(request_id, report)
         self._emit_status()
+        self._warm_later()
 
     @Slot(object)
     def caption(self, request: CaptionRequest) -> None:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
@@ -51,6 +51,9 @@ from mmexplorer.core.types import (
     Transcript,
     TranscriptionStatus,
 )
+
+if TYPE_CHECKING:
+    from mmexplorer.core.explain import Explainer
 
 log = logging.getLogger(__name__)
 
@@ -758,6 +761,7 @@ class Engine:
         *,
         weights: FusionWeights | None = None,
         with_heatmap_a: bool = True,
+        between: Callable[[], None] | None = None,
     ) -> Explanation:
         """Why A matched B: relevance, components, heatmaps, word or segment weights, shared concepts.
 
@@ -766,23 +770,37 @@ class Engine:
             b: an item id or a file; a file that is not indexed is decoded and encoded on the fly.
             weights: fusion weights (default: the library's).
             with_heatmap_a: also the heatmap of a photo A (False: only B's, half the work).
+            between: called between batches of the concept vocabulary's first embedding (the
+                worker answers a waiting search there).
         """
+        return self._explainer().explain(
+            a, b, weights=weights or self.fusion_weights(), with_heatmap_a=with_heatmap_a, between=between
+        )
+
+    def warm_explanations(self, *, batches: int = 1) -> bool:
+        """Embed a little more of the concept vocabulary, so the first explanation need not.
+
+        Only for spaces with vectors whose model is loaded; never loads one. Returns True when
+        nothing is left to embed. The worker calls this a batch at a time when it is idle.
+        """
+        return self._explainer().warm_concepts(batches=batches)
+
+    def _explainer(self) -> Explainer:
         from mmexplorer.core.explain import Explainer
         from mmexplorer.core.explain.concepts import ConceptCache
 
-        explainer = getattr(self, "_explainer", None)
+        explainer = getattr(self, "_explainer_obj", None)
         if explainer is None or explainer.searcher is not self.searcher:
+            concepts = explainer.concepts if explainer is not None else None  # keep embedded batches
             explainer = Explainer(
                 self.catalog,
                 self.spaces,
                 self.searcher,
-                concepts=ConceptCache(paths.calibration_dir(self.data_dir)),
+                concepts=concepts or ConceptCache(paths.calibration_dir(self.data_dir)),
                 transcript=getattr(self, "transcript", None),
             )
-            self._explainer = explainer
-        return explainer.explain(
-            a, b, weights=weights or self.fusion_weights(), with_heatmap_a=with_heatmap_a
-        )
+            self._explainer_obj = explainer
+        return explainer
 
     def close(self) -> None:
         try:

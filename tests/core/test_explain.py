@@ -214,6 +214,67 @@ def test_shared_concepts_vocabulary():
     assert {"red", "circle", "kitten", "mountain"} <= set(words)
 
 
+def test_the_concept_vocabulary_embeds_in_batches_as_it_would_at_once(clip, tmp_path):
+    encode = clip.encode_texts
+    at_once = concepts.ConceptCache(None).matrix("image", clip.model_id, encode)
+    cache = concepts.ConceptCache(tmp_path)
+    calls: list[int] = []
+    served: list[int] = []
+
+    def counted(words):
+        calls.append(len(words))
+        return encode(words)
+
+    steps = 0
+    while (got := cache.fill("image", clip.model_id, counted, batches=20, between=lambda: served.append(1))) is None:
+        steps += 1
+        assert not list(tmp_path.glob("concepts-*.npy")), "a part-embedded vocabulary was saved"
+        done, total = cache.progress("image", clip.model_id)
+        assert done == min(steps * 20 * cache.BATCH, total)
+    words = len(concepts.vocabulary())
+    assert steps == -(-words // (20 * cache.BATCH)) - 1
+    assert sum(calls) == words and max(calls) == cache.BATCH  # each word once, a batch at a time
+    assert len(served) == len(calls) - 1  # between every two batches, not after the last
+    np.testing.assert_allclose(got, at_once, atol=1e-5)
+    assert cache.progress("image", clip.model_id) == (words, words)
+    (saved,) = tmp_path.glob("concepts-image-*.npy")
+    again = concepts.ConceptCache(tmp_path)  # the next run reads the file and embeds nothing
+    np.testing.assert_array_equal(again.matrix("image", clip.model_id, lambda w: pytest.fail("re-embedded")), got)
+    saved.write_bytes(saved.read_bytes()[:100])  # a truncated file is embedded again, not trusted
+    assert concepts.ConceptCache(tmp_path).cached("image", clip.model_id) is None
+
+
+def test_warming_ahead_makes_the_first_explanation_embed_nothing(tmp_path, scene_model_dir, monkeypatch):
+    from mmexplorer.core import paths
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    scenes.render_scene([("green", "triangle")], size=224, seed=60_011).image.save(lib / "one.png")
+    (lib / "tea.md").write_text("Steep green tea for three minutes, never with boiling water.", encoding="utf-8")
+    with Engine(tmp_path / "data", image_model=str(scene_model_dir), device="cpu") as engine:
+        engine.index([lib])
+        warm_calls = 0
+        while not engine.warm_explanations(batches=40):
+            warm_calls += 1
+            assert warm_calls < 100
+        words = len(concepts.vocabulary())
+        per_space = -(-words // (40 * concepts.ConceptCache.BATCH))
+        assert warm_calls == 2 * per_space  # the image and text spaces, 40 batches per call
+        saved = sorted(p.name.split("-")[1] for p in paths.calibration_dir(engine.data_dir).glob("concepts-*.npy"))
+        assert saved == ["image", "text"]
+        assert engine.warm_explanations() is True  # nothing left
+        monkeypatch.setattr(concepts.ConceptCache, "matrix", _cached_only)  # fails where it would embed
+        e = engine.explain("a green triangle", lib / "one.png")
+    assert {"green", "triangle"} & set(e.shared_concepts), e.shared_concepts
+
+
+def _cached_only(self, space, model_id, encode_texts, *, between=None):
+    got = self.cached(space, model_id)
+    if got is None:
+        pytest.fail(f"the {space} vocabulary was not warmed")
+    return got
+
+
 def test_explain_rejects_what_it_cannot_read(library, tmp_path):
     from mmexplorer.core.errors import UsageError
 

@@ -285,7 +285,7 @@ class FakeEngine:
         g /= g.sum()
         return Heatmap(rows, cols, tuple(tuple(float(v) for v in row) for row in g))
 
-    def explain(self, a, b, *, with_heatmap_a: bool = True) -> Explanation:
+    def explain(self, a, b, *, with_heatmap_a: bool = True, between=None) -> Explanation:
         """Stand-in for Engine.explain: a is query text, an item id or a path; b an item id."""
         self._touch()
         self.explained.append((a, b))

@@ -557,3 +557,58 @@ def test_compare_and_matrix_shortcuts_work_from_the_search_field(qtbot, make_win
     w.search_bar.field.setFocus()
     qtbot.keyClick(w.search_bar.field, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier)
     assert w.matrix_window is not None and w.matrix_window.isVisible()
+
+
+def test_searches_are_answered_while_the_concept_vocabulary_is_embedded(qtbot, data_dir, tmp_path, monkeypatch):
+    """The first "why" of a library embeds ~2,000 concept words (a minute or two through a CLIP text
+    tower on a laptop CPU). The worker does it a batch at a time once indexing is done, and an
+    explanation that finds it unfinished goes on from there; a search waits for one batch at most.
+    Real Engine and models; the text space's batches are slowed by 0.05 s each (instrumentation,
+    standing in for a slower model), so the embedding takes seconds and a waiting search would show."""
+    from mmexplorer.core import paths, spaces
+    from mmexplorer.core.explain.concepts import ConceptCache
+    from mmexplorer.core.types import TextQuery
+    from mmexplorer.worker import WorkerHost
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "sketch.txt").write_text("Drew a crimson circle in the corner of the page.", encoding="utf-8")
+    (lib / "groceries.md").write_text("eggs, milk and bread", encoding="utf-8")
+    real = spaces.VectorSpace.encode_texts
+
+    def slowed(self, texts):
+        if len(texts) == ConceptCache.BATCH and self.key.value == "text":
+            time.sleep(0.05)
+        return real(self, texts)
+
+    monkeypatch.setattr(spaces.VectorSpace, "encode_texts", slowed)
+    host = WorkerHost()
+    answers: list[tuple[str, int, float]] = []
+    host.search_finished.connect(lambda rid, _r: answers.append(("search", rid, time.monotonic())))
+    host.explain_finished.connect(lambda rid, ex: answers.append(("explain", rid, time.monotonic())))
+    found: list = []
+    host.search_finished.connect(lambda _rid, results: found.extend(results))
+    try:
+        host.open(str(data_dir), image_model="tiny-random")
+        qtbot.waitUntil(lambda: host.models_loaded, timeout=120_000)
+        with qtbot.waitSignal(host.index_finished, timeout=120_000):
+            host.add_roots([str(lib)])
+        # The worker is warming the vocabulary now: a search comes back within a batch or two.
+        asked = time.monotonic()
+        first = host.search(TextQuery(QUERY))
+        qtbot.waitUntil(lambda: any(rid == first for _k, rid, _t in answers), timeout=10_000)
+        assert answers[-1][2] - asked < 1.5
+        note = next(r for r in found if r.path.endswith("sketch.txt"))
+        # An explanation now needs the rest of the vocabulary; a search asked after it is answered first.
+        why = host.explain(QUERY, note.item_id)
+        qtbot.wait(100)
+        asked = time.monotonic()
+        second = host.search(TextQuery("milk"))
+        qtbot.waitUntil(lambda: any(rid == why for _k, rid, _t in answers), timeout=60_000)
+        order = [rid for _k, rid, _t in answers]
+        assert second in order and order.index(second) < order.index(why), order
+        assert next(t for _k, rid, t in answers if rid == second) - asked < 1.5
+        saved = list(paths.calibration_dir(data_dir).glob("concepts-text-*.npy"))
+        assert len(saved) == 1  # embedded once, kept for the next run
+    finally:
+        assert host.shutdown(10_000)

@@ -163,6 +163,7 @@ class Explainer:
         *,
         weights: FusionWeights | None = None,
         with_heatmap_a: bool = True,
+        between: Callable[[], None] | None = None,
     ) -> Explanation:
         """Why A matched B (see the module docstring).
 
@@ -172,6 +173,8 @@ class Explainer:
             weights: fusion weights (default: equal).
             with_heatmap_a: also map a photo A (where it carries the match); a view that shows only B's
                 heatmap passes False and saves a second heatmap's encodes.
+            between: called between batches of a long step (the first embedding of the concept
+                vocabulary), where the caller may answer other requests.
 
         Raises:
             UsageError: B is not an item or an existing file, or is not media this app reads.
@@ -209,7 +212,7 @@ class Explainer:
             heatmap_a=heatmap_a,
             spans=spans,
             segments=segments,
-            shared_concepts=self._shared(by_space, side_b),
+            shared_concepts=self._shared(by_space, side_b, between),
             a_path=side_a.path,
             a_text=side_a.text if side_a.modality is None else None,
             b_path=side_b.path or "",
@@ -400,7 +403,9 @@ class Explainer:
         return ()
 
     # -- concepts ---------------------------------------------------------------------------
-    def _shared(self, by_space: dict[str, Probe], side_b: _Side) -> tuple[str, ...]:
+    def _shared(
+        self, by_space: dict[str, Probe], side_b: _Side, between: Callable[[], None] | None = None
+    ) -> tuple[str, ...]:
         scores: dict[str, float] = {}
         for key, (space, q, _kind) in by_space.items():
             b = side_b.mean(key)
@@ -409,11 +414,30 @@ class Explainer:
             encoder = space.encoder()
             if not getattr(encoder, "meaningful", True):
                 continue  # a model whose similarities mean nothing shares no concepts
-            matrix = self.concepts.matrix(key, encoder.model_id, space.encode_texts)
+            matrix = self.concepts.matrix(key, encoder.model_id, space.encode_texts, between=between)
             for word, score in concept_words.shared(matrix, q, b, top=CONCEPTS):
                 scores[word] = max(score, scores.get(word, float("-inf")))
         ranked = sorted(scores, key=lambda w: -scores[w])
         return tuple(ranked[:CONCEPTS])
+
+    def warm_concepts(self, *, batches: int = 1) -> bool:
+        """Embed a few more batches of the concept vocabulary ahead of the first explanation.
+
+        Only spaces that hold vectors, take text and whose model is already loaded are warmed (this
+        never loads a model). Returns True when no such space has words left to embed.
+        """
+        for key in self.spaces:
+            space = self.spaces[key]
+            if not (space.takes_text and space.loaded and space.ntotal > 0):
+                continue
+            encoder = space.encoder()
+            if not getattr(encoder, "meaningful", True):
+                continue
+            if self.concepts.cached(key.value, encoder.model_id) is not None:
+                continue
+            self.concepts.fill(key.value, encoder.model_id, space.encode_texts, batches=batches)
+            return False
+        return True
 
 
 def _via(modality: Modality, text: str | None, start_s: float | None) -> str:
