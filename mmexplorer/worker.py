@@ -282,7 +282,7 @@ class Worker(QObject):
         self._inbox_lock = threading.Lock()
         self._inbox: dict[type[InboxRequest], InboxRequest] = {}
         self._last_status_emit = 0.0
-        self._warming = False  # a step of warm_explanations is scheduled
+        self._warming = False  # a step of Engine.warm_up is scheduled
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -361,7 +361,7 @@ class Worker(QObject):
             if method is None:
                 raise MMExplorerError(f"This library cannot answer {call.replace('_', ' ')} yet")
             if isinstance(request, RelatedRequest):
-                answer = method(*args, k=request.k)
+                answer = method(*args, k=request.k, between=self._serve_waiting)
             elif isinstance(request, MatrixRequest):
                 answer = method(*args, calibrated=request.calibrated)
             elif isinstance(request, ExplainRequest):
@@ -427,12 +427,13 @@ class Worker(QObject):
             self._run(request)
 
     def _warm_later(self) -> None:
-        """Embed the concept vocabulary a batch at a time while idle, so the first "why" is quick.
+        """While idle, embed the concept vocabulary and the alignment anchors and fit the maps, a
+        step at a time (Engine.warm_up), so the first "why" and the first Related are quick.
 
-        Each batch is its own event (about a second on a laptop CPU with a CLIP text tower), so a
-        search, an index run or a close asked for meanwhile waits for one batch at most.
+        Each step is its own event (one batch: under a second on a laptop CPU with a CLIP text
+        tower), so a search, an index run or a close asked for meanwhile waits for one step at most.
         """
-        if not self._warming and hasattr(self._engine, "warm_explanations"):
+        if not self._warming and hasattr(self._engine, "warm_up"):
             self._warming = True
             QTimer.singleShot(0, self._warm_step)
 
@@ -440,11 +441,11 @@ class Worker(QObject):
     def _warm_step(self) -> None:
         engine = self._engine
         done = True
-        if engine is not None and hasattr(engine, "warm_explanations"):
+        if engine is not None and hasattr(engine, "warm_up"):
             try:
-                done = engine.warm_explanations(batches=1)
-            except Exception as e:  # noqa: BLE001 - warming is optional: the explanation embeds them itself
-                log.warning("could not prepare the concept vocabulary ahead of time: %s", e)
+                done = engine.warm_up(batches=1)
+            except Exception as e:  # noqa: BLE001 - warming is optional: the first use does it itself
+                log.warning("could not prepare explanations and related items ahead of time: %s", e)
         self._warming = not done
         if not done:
             QTimer.singleShot(0, self._warm_step)

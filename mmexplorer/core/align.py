@@ -80,6 +80,7 @@ import numpy as np
 
 from mmexplorer.core import catalog as cat
 from mmexplorer.core.errors import ModelUnavailableError, UsageError
+from mmexplorer.core.phrase_vectors import PhraseVectors
 from mmexplorer.core.types import FusionWeights, Modality, SearchResult, Space
 
 log = logging.getLogger(__name__)
@@ -316,7 +317,12 @@ class Aligner:
         self.item_mean = item_mean
         self._phrases = list(phrases) if phrases is not None else None
         self._maps: dict[tuple[str, str], AlignmentMap] = {}
-        self._anchor_cache: dict[tuple[str, str], np.ndarray] = {}
+        self.anchors = PhraseVectors(
+            directory,
+            lambda: self.phrases,
+            lambda space, model_id: f"anchors-{space}-{_digest(ALIGN_VERSION, space, model_id, *self.phrases)}.npy",
+            what="alignment anchors",
+        )
         self._means: dict[tuple[str, str], np.ndarray] = {}
         self._pair_counts: dict[tuple[str, str], tuple[int, int]] = {}
 
@@ -335,33 +341,34 @@ class Aligner:
         return [(a, b) for a in keys for b in keys if a != b]
 
     # -- anchors ------------------------------------------------------------------------------
-    def anchor_vectors(self, key: Space | str) -> np.ndarray:
-        """The anchor phrases through a space's text tower (cached per model id, in memory and on disk)."""
+    def anchor_vectors(self, key: Space | str, *, between: Callable[[], None] | None = None) -> np.ndarray:
+        """The anchor phrases through a space's text tower (cached per model id, in memory and on disk).
+
+        Embedded in batches (core.phrase_vectors), calling `between` after each when given.
+        """
         space = self.spaces[key]
-        model_id = space.encoder().model_id
-        phrases = self.phrases
-        digest = _digest(ALIGN_VERSION, space.key.value, model_id, *phrases)
-        cached = self._anchor_cache.get((space.key.value, digest))
-        if cached is not None:
-            return cached
-        path = None if self.directory is None else self.directory / f"anchors-{space.key.value}-{digest}.npy"
-        if path is not None and path.exists():
-            try:
-                vectors = np.load(path, allow_pickle=False)
-                if vectors.shape[0] == len(phrases):
-                    self._anchor_cache[(space.key.value, digest)] = vectors
-                    return vectors
-            except (OSError, ValueError) as e:
-                log.warning("re-encoding the anchors of %s: %s", space.key.value, e)
-        start = time.perf_counter()
-        vectors = np.concatenate(
-            [np.asarray(space.encode_texts(phrases[i : i + 256]), np.float32) for i in range(0, len(phrases), 256)]
-        )
-        log.info("encoded %d anchor phrases in the %s space in %.1f s", len(phrases), space.key.value, time.perf_counter() - start)
-        if path is not None:
-            self._write(path, lambda buf: np.save(buf, vectors, allow_pickle=False))
-        self._anchor_cache[(space.key.value, digest)] = vectors
-        return vectors
+        return self.anchors.matrix(space.key.value, space.encoder().model_id, space.encode_texts, between=between)
+
+    def warm(self, *, batches: int = 1) -> bool:
+        """Embed a few more batches of anchors, then fit a missing map, ahead of the first `related`.
+
+        Only spaces with vectors whose model is already loaded (this never loads a model). Returns
+        True when nothing is left to do.
+        """
+        ready = [key for key in self.spaces if self.spaces[key].loaded]
+        for key in ready:
+            space = self.spaces[key]
+            if not (space.takes_text and space.ntotal > 0):
+                continue
+            model_id = space.encoder().model_id
+            if self.anchors.cached(key.value, model_id) is None:
+                self.anchors.fill(key.value, model_id, space.encode_texts, batches=batches)
+                return False
+        for source, target in self.pairs():
+            if source in ready and target in ready and not self._known(source, target):
+                self.map(source, target)
+                return False
+        return True
 
     def item_pairs(self, source: Space | str, target: Space | str) -> tuple[np.ndarray, np.ndarray]:
         """Items with vectors in both spaces (a photo and its caption): their mean vectors in each, recentred."""
@@ -407,9 +414,29 @@ class Aligner:
         return _unit(_unit(x) + shift)
 
     # -- maps ---------------------------------------------------------------------------------
-    def map(self, source: Space | str, target: Space | str) -> AlignmentMap:
-        """The map from `source` to `target`: from memory, from the data dir, or fitted now."""
+    def map(
+        self, source: Space | str, target: Space | str, *, between: Callable[[], None] | None = None
+    ) -> AlignmentMap:
+        """The map from `source` to `target`: from memory, from the data dir, or fitted now.
+
+        A fit first embeds the anchors it lacks, calling `between` after each batch when given.
+        """
         src, tgt = self.spaces[source], self.spaces[target]
+        stored = self._stored(src, tgt)
+        if stored is not None:
+            return stored
+        fitted = self._fit(src, tgt, between=between)
+        path = self._path(src.key.value, tgt.key.value, src.encoder().model_id, tgt.encoder().model_id)
+        if path is not None:
+            self._write(path, fitted.to_bytes())
+        self._maps[(src.key.value, tgt.key.value)] = fitted
+        return fitted
+
+    def _known(self, source: Space | str, target: Space | str) -> bool:
+        """A current map exists, in memory or in the data dir (nothing is fitted to find out)."""
+        return self._stored(self.spaces[source], self.spaces[target]) is not None
+
+    def _stored(self, src: Any, tgt: Any) -> AlignmentMap | None:
         if not (src.takes_text and tgt.takes_text):
             raise UsageError(f"no alignment map between {src.key.value} and {tgt.key.value}: both need a text tower")
         src_model, tgt_model = src.encoder().model_id, tgt.encoder().model_id
@@ -428,11 +455,7 @@ class Aligner:
                 log.info("refitting the %s -> %s map: the library's paired items changed", *key)
             except (OSError, ValueError, KeyError, TypeError) as e:
                 log.warning("refitting the alignment map %s: %s", path, e)
-        fitted = self._fit(src, tgt)
-        if path is not None:
-            self._write(path, fitted.to_bytes())
-        self._maps[key] = fitted
-        return fitted
+        return None
 
     def _fresh(self, m: AlignmentMap, src_model: str, tgt_model: str, n_items: int) -> bool:
         if m.version != ALIGN_VERSION or m.source_model != src_model or m.target_model != tgt_model:
@@ -441,9 +464,9 @@ class Aligner:
         grew = abs(usable - m.n_item_pairs)
         return grew < MIN_ITEM_PAIRS or grew <= REFIT_GROWTH * max(m.n_item_pairs, 1)
 
-    def _fit(self, src: Any, tgt: Any) -> AlignmentMap:
+    def _fit(self, src: Any, tgt: Any, *, between: Callable[[], None] | None = None) -> AlignmentMap:
         start = time.perf_counter()
-        x, y = self.anchor_vectors(src.key), self.anchor_vectors(tgt.key)
+        x, y = self.anchor_vectors(src.key, between=between), self.anchor_vectors(tgt.key, between=between)
         encoded = time.perf_counter()
         ix, iy = self.item_pairs(src.key, tgt.key)
         if len(ix):
@@ -496,6 +519,7 @@ def related(
     k: int = 8,
     weights: FusionWeights | None = None,
     text_towers: bool = True,
+    between: Callable[[], None] | None = None,
 ) -> dict[Modality, list[SearchResult]]:
     """An item's neighbours in every modality: in its own spaces directly, and through the maps.
 
@@ -507,6 +531,7 @@ def related(
     Args:
         text_towers: let an item with text reach other spaces through their text towers (as
             `similar` does); False uses the maps there too (to measure them).
+        between: called between batches where a map's anchors are first embedded.
 
     Returns:
         modality -> up to k results best first (the item itself excluded); every modality of the
@@ -541,7 +566,7 @@ def related(
         if not sources:
             continue
         try:
-            best = max(sources, key=lambda s: _held_out_r1(aligner.map(s, space.key)))
+            best = max(sources, key=lambda s: _held_out_r1(aligner.map(s, space.key, between=between)))
             kind = mapped_relevance(searcher, aligner, best, space.key)
             probes.append((space, aligner.project(native[best][None, :], best, space.key)[0], kind))
         except ModelUnavailableError as e:  # that modality stays empty; the others still answer

@@ -98,6 +98,7 @@ class Engine:
         )
         self.indexer_batch_size = 32
         self._aligner: Aligner | None = None  # alignment maps, made on first `related`
+        self._explainer_obj: Explainer | None = None  # made on first `explain` or `warm_up`
         self._generation = self.catalog.get_meta(_GENERATION_KEY)  # the last write this Engine has seen
         self._captioner: Any = None  # loaded on the first caption_photos (issue 10)
         self._captioner_spec: str | None = None
@@ -454,17 +455,25 @@ class Engine:
         return _similarity_matrix(self, list(item_ids), weights or self.fusion_weights(), calibrated=calibrated)
 
     def related(
-        self, item_id: int, k: int = 8, *, weights: FusionWeights | None = None
+        self,
+        item_id: int,
+        k: int = 8,
+        *,
+        weights: FusionWeights | None = None,
+        between: Callable[[], None] | None = None,
     ) -> dict[Modality, list[SearchResult]]:
         """An item's neighbours in every modality (a photo's related notes, a memo's related photos).
 
         In its own spaces directly, and through the library's alignment maps (core.align) into
         the spaces it has no vectors in; scored and fused like search. The maps are fitted on
-        first need and kept in the data dir.
+        first need (unless `warm_up` fitted them) and kept in the data dir; `between` is called
+        between the batches of their anchors' first embedding.
         """
         from mmexplorer.core import align
 
-        return align.related(self.searcher, self.aligner, item_id, k=k, weights=weights or self.fusion_weights())
+        return align.related(
+            self.searcher, self.aligner, item_id, k=k, weights=weights or self.fusion_weights(), between=between
+        )
 
     @property
     def aligner(self) -> Aligner:
@@ -777,19 +786,30 @@ class Engine:
             a, b, weights=weights or self.fusion_weights(), with_heatmap_a=with_heatmap_a, between=between
         )
 
-    def warm_explanations(self, *, batches: int = 1) -> bool:
-        """Embed a little more of the concept vocabulary, so the first explanation need not.
+    def warm_up(self, *, batches: int = 1) -> bool:
+        """Do a little of the work the first explanation and the first Related would otherwise do.
 
-        Only for spaces with vectors whose model is loaded; never loads one. Returns True when
-        nothing is left to embed. The worker calls this a batch at a time when it is idle.
+        That work is embedding the concept vocabulary and the alignment anchors through each text
+        tower (a minute or two each through a CLIP text tower on a laptop CPU), then fitting the
+        maps and the relevance of mapped vectors. Only for spaces with vectors whose model is loaded; never loads one. Returns True
+        when nothing is left. The worker calls this a step at a time when it is idle.
         """
-        return self._explainer().warm_concepts(batches=batches)
+        if not (self._explainer().warm_concepts(batches=batches) and self.aligner.warm(batches=batches)):
+            return False
+        from mmexplorer.core import align
+
+        # Last, the relevance fits for vectors mapped into a space (cached by the searcher: once
+        # they exist, this is a lookup per pair).
+        for source, target in self.aligner.pairs():
+            if self.spaces[source].loaded and self.spaces[target].loaded:
+                align.mapped_relevance(self.searcher, self.aligner, source, target)
+        return True
 
     def _explainer(self) -> Explainer:
         from mmexplorer.core.explain import Explainer
         from mmexplorer.core.explain.concepts import ConceptCache
 
-        explainer = getattr(self, "_explainer_obj", None)
+        explainer = self._explainer_obj
         if explainer is None or explainer.searcher is not self.searcher:
             concepts = explainer.concepts if explainer is not None else None  # keep embedded batches
             explainer = Explainer(

@@ -244,8 +244,11 @@ def test_the_concept_vocabulary_embeds_in_batches_as_it_would_at_once(clip, tmp_
     assert concepts.ConceptCache(tmp_path).cached("image", clip.model_id) is None
 
 
-def test_warming_ahead_makes_the_first_explanation_embed_nothing(tmp_path, scene_model_dir, monkeypatch):
-    from mmexplorer.core import paths
+def test_warming_up_leaves_the_first_explanation_and_related_nothing_to_embed_or_fit(
+    tmp_path, scene_model_dir, monkeypatch
+):
+    from mmexplorer.core import align, paths
+    from mmexplorer.core.phrase_vectors import PhraseVectors
 
     lib = tmp_path / "lib"
     lib.mkdir()
@@ -253,26 +256,33 @@ def test_warming_ahead_makes_the_first_explanation_embed_nothing(tmp_path, scene
     (lib / "tea.md").write_text("Steep green tea for three minutes, never with boiling water.", encoding="utf-8")
     with Engine(tmp_path / "data", image_model=str(scene_model_dir), device="cpu") as engine:
         engine.index([lib])
-        warm_calls = 0
-        while not engine.warm_explanations(batches=40):
-            warm_calls += 1
-            assert warm_calls < 100
-        words = len(concepts.vocabulary())
-        per_space = -(-words // (40 * concepts.ConceptCache.BATCH))
-        assert warm_calls == 2 * per_space  # the image and text spaces, 40 batches per call
-        saved = sorted(p.name.split("-")[1] for p in paths.calibration_dir(engine.data_dir).glob("concepts-*.npy"))
-        assert saved == ["image", "text"]
-        assert engine.warm_explanations() is True  # nothing left
-        monkeypatch.setattr(concepts.ConceptCache, "matrix", _cached_only)  # fails where it would embed
+        steps = 0
+        while not engine.warm_up(batches=40):
+            steps += 1
+            assert steps < 100
+        per_space = -(-len(concepts.vocabulary()) // (40 * PhraseVectors.BATCH))
+        per_space += -(-len(engine.aligner.phrases) // (40 * PhraseVectors.BATCH))
+        assert steps == 2 * per_space + 2  # two spaces' vocabulary and anchors, then two maps
+        data = engine.data_dir
+        concept_files = sorted(p.name.split("-")[1] for p in paths.calibration_dir(data).glob("concepts-*.npy"))
+        assert concept_files == ["image", "text"]
+        assert len(list((data / align.DIR_NAME).glob("anchors-*.npy"))) == 2
+        assert len(list((data / align.DIR_NAME).glob("*-to-*.npz"))) == 2
+        assert engine.warm_up() is True  # nothing left
+
+        def cached_only(self, space, model_id, encode_texts, **_kw):
+            got = self.cached(space, model_id)
+            if got is None:
+                pytest.fail(f"the {self.what} of {space} was not embedded ahead")
+            return got
+
+        monkeypatch.setattr(PhraseVectors, "fill", cached_only)
+        monkeypatch.setattr(align.Aligner, "_fit", lambda *a, **k: pytest.fail("a map was not fitted ahead"))
         e = engine.explain("a green triangle", lib / "one.png")
+        photo = engine.catalog.item_by_path(str(lib / "one.png"))
+        related = engine.related(photo.id, k=2)
     assert {"green", "triangle"} & set(e.shared_concepts), e.shared_concepts
-
-
-def _cached_only(self, space, model_id, encode_texts, *, between=None):
-    got = self.cached(space, model_id)
-    if got is None:
-        pytest.fail(f"the {space} vocabulary was not warmed")
-    return got
+    assert [r.path for r in related[Modality.NOTE]] == [str(lib / "tea.md")]
 
 
 def test_explain_rejects_what_it_cannot_read(library, tmp_path):

@@ -341,7 +341,7 @@ class FakeEngine:
             b_modality=b_mod,
         )
 
-    def related(self, item_id: int, k: int = 8) -> dict[Modality, list[SearchResult]]:
+    def related(self, item_id: int, k: int = 8, between=None) -> dict[Modality, list[SearchResult]]:
         """Stand-in for Engine.related: the nearest items of each modality, itself excluded."""
         self._touch()
         if item_id not in self._items:
