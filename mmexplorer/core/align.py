@@ -355,16 +355,17 @@ class Aligner:
         Only spaces with vectors whose model is already loaded (this never loads a model). Returns
         True when nothing is left to do.
         """
+        pairs = self.pairs()
         ready = [key for key in self.spaces if self.spaces[key].loaded]
         for key in ready:
             space = self.spaces[key]
-            if not (space.takes_text and space.ntotal > 0):
-                continue
+            if not any(key in pair for pair in pairs):
+                continue  # no second text tower with vectors: no map would use its anchors
             model_id = space.encoder().model_id
             if self.anchors.cached(key.value, model_id) is None:
                 self.anchors.fill(key.value, model_id, space.encode_texts, batches=batches)
                 return False
-        for source, target in self.pairs():
+        for source, target in pairs:
             if source in ready and target in ready and not self._known(source, target):
                 self.map(source, target)
                 return False
