@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -384,12 +384,33 @@ def _search(args: argparse.Namespace) -> int:
 
 
 # -- explain --------------------------------------------------------------------------------
+def _first_time_note(what: str) -> Callable[[], None]:
+    """`between` for explain and related: says once, on stderr, why the first one takes a while.
+
+    It is called only between batches of a phrase list embedded now (the concept vocabulary, the
+    alignment anchors), which the GUI does ahead of time and the CLI on first use.
+    """
+    said = [False]
+
+    def between() -> None:
+        if not said[0]:
+            said[0] = True
+            print(
+                f"mmexplorer: preparing {what} for this library's models (the first time only; "
+                "through a CLIP text tower on a laptop CPU this takes a minute or two)…",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    return between
+
+
 def _explain(args: argparse.Namespace) -> int:
     if not os.path.isfile(args.b):
         raise UsageError(f"no such file: {args.b} (B is a photo, note or recording file)")
     a: str = args.a
     with _engine(args) as engine:
-        explanation = engine.explain(a, args.b)
+        explanation = engine.explain(a, args.b, between=_first_time_note("explanations"))
         if args.out:
             _write_overlay(explanation, args.out)
     if args.json:
@@ -423,7 +444,7 @@ def _related(args: argparse.Namespace) -> int:
         item = engine.item_by_path(args.path)
         if item is None:
             raise UsageError(f"{args.path} is not in the library: index its folder first")
-        groups = engine.related(item.item_id, k=args.k)
+        groups = engine.related(item.item_id, k=args.k, between=_first_time_note("related items"))
     for modality, results in groups.items():
         if not args.json:
             print(f"{modality.value}s:" if results else f"{modality.value}s: none reachable")

@@ -119,3 +119,20 @@ def test_plain_output_and_usage_errors(library, tmp_path):
     assert missing.returncode == 2 and "no such file" in missing.stderr
     no_photo = mmx("explain", "a kite", str(lib / "trip.md"), "--out", str(tmp_path / "x.png"), data_dir=data, check=False)
     assert no_photo.returncode == 2 and len(no_photo.stderr.strip().splitlines()) == 1
+
+
+def test_the_first_explanation_and_related_say_why_they_take_a_while(tmp_path, scene_model_dir):
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    scenes.render_scene([("red", "circle")], size=224, seed=61_010).image.save(lib / "one.png")
+    (lib / "paint.md").write_text("I painted a red circle on the garden gate.", encoding="utf-8")
+    data = tmp_path / "data"
+    mmx("index", str(lib), "--model", str(scene_model_dir), "--no-captions", "--json", data_dir=data)
+    first = mmx("explain", "a red circle", str(lib / "one.png"), "--json", data_dir=data)
+    assert "preparing explanations" in first.stderr and "first time only" in first.stderr
+    again = mmx("explain", "a red circle", str(lib / "one.png"), "--json", data_dir=data)
+    assert "preparing" not in again.stderr  # the vocabulary was kept in the data dir
+    assert one_json(again)["shared_concepts"] == one_json(first)["shared_concepts"]
+    related = mmx("related", str(lib / "one.png"), "--json", data_dir=data)
+    assert "preparing related items" in related.stderr
+    assert "preparing" not in mmx("related", str(lib / "one.png"), "--json", data_dir=data).stderr
