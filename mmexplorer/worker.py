@@ -270,6 +270,7 @@ class Worker(QObject):
     matrix_finished = Signal(int, object)  # request id, (n, n) float32 numpy array
     caption_progressed = Signal(int, object)  # request id, Progress (phase "captioning")
     caption_finished = Signal(int, object)  # request id, CaptionReport
+    warmed_up = Signal()  # Engine.warm_up has nothing left: the first explain and related are quick
     failed = Signal(int, object)  # request id (0: not tied to a request), ErrorInfo
 
     def __init__(self, engine_factory: EngineFactory = default_engine_factory) -> None:
@@ -446,6 +447,9 @@ class Worker(QObject):
                 done = engine.warm_up(batches=1)
             except Exception as e:  # noqa: BLE001 - warming is optional: the first use does it itself
                 log.warning("could not prepare explanations and related items ahead of time: %s", e)
+            else:
+                if done:
+                    self.warmed_up.emit()
         self._warming = not done
         if not done:
             QTimer.singleShot(0, self._warm_step)
@@ -710,6 +714,7 @@ class WorkerHost(QObject):
     recent_loaded = Signal(object)  # tuple[str, ...]
     transcribed = Signal(int, object)  # request id, Heard (the newest spoken query's only)
     explain_finished = Signal(int, object)  # request id, Explanation (the newest explain only)
+    warmed_up = Signal()  # the library's explanations and related items are prepared (Engine.warm_up)
     compare_finished = Signal(int, object)  # request id, Explanation (the newest compare only)
     related_finished = Signal(int, object)  # request id, dict[Modality, list[SearchResult]]
     matrix_finished = Signal(int, object)  # request id, (n, n) float32 array
@@ -776,6 +781,7 @@ class WorkerHost(QObject):
         w.matrix_finished.connect(self._on_matrix_finished, q)
         w.caption_progressed.connect(self._on_caption_progressed, q)
         w.caption_finished.connect(self._on_caption_finished, q)
+        w.warmed_up.connect(self.warmed_up, q)
         w.failed.connect(self._on_failed, q)
         self._thread.start()
 

@@ -307,6 +307,7 @@ class MainWindow(QMainWindow):
         h.engine_opened.connect(self._on_engine_opened)
         h.model_status_changed.connect(self._on_model_status)
         h.models_ready.connect(self._on_models_ready)
+        h.warmed_up.connect(self._on_warmed_up)
         h.status_changed.connect(self._on_status)
         h.index_started.connect(self._on_index_started)
         h.index_progressed.connect(self._on_index_progressed)
@@ -759,6 +760,10 @@ class MainWindow(QMainWindow):
 
     _related_auto = False
 
+    def _on_warmed_up(self) -> None:
+        # The worker embedded the anchors and fitted the maps while idle: Related is quick now.
+        self._related_auto = True
+
     def _load_related(self, item_id: int) -> None:
         self._related_rid = self.host.related(item_id)
 
@@ -862,6 +867,7 @@ class MainWindow(QMainWindow):
         self._update_center()
 
     def _on_index_started(self, rid: int) -> None:
+        self._related_auto = False  # new items may need new maps: Related asks until warmed up again
         self.library.index_started()
         self._update_actions()
         self._update_center()

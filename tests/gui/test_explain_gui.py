@@ -612,3 +612,35 @@ def test_searches_are_answered_while_the_concept_vocabulary_is_embedded(qtbot, d
         assert len(saved) == 1  # embedded once, kept for the next run
     finally:
         assert host.shutdown(10_000)
+
+
+def test_once_the_worker_has_warmed_up_related_items_come_without_asking(
+    qtbot, make_window, aligned_model_dir, tmp_path
+):
+    from mmexplorer.devtools.synth import make_photo_library
+
+    photos = make_photo_library(tmp_path / "lib" / "photos", n=6, size=(96, 96), seed=11)
+    notes = tmp_path / "lib" / "notes"
+    notes.mkdir()
+    for i, (_path, caption) in enumerate(photos[:3]):
+        (notes / f"note-{i}.md").write_text(f"On the wall of the studio I saw {caption}.", encoding="utf-8")
+    w = make_window(model=str(aligned_model_dir))
+    qtbot.waitUntil(lambda: w.host.models_loaded, timeout=120_000)
+    events: list[str] = []
+    w.host.index_finished.connect(lambda _report: events.append("indexed"))
+    w.host.warmed_up.connect(lambda: events.append("warmed"))
+    with qtbot.waitSignal(w.host.index_finished, timeout=120_000):
+        w.add_folders([str(tmp_path / "lib")])
+    assert not w._related_auto  # until the maps are fitted, a button asks
+    # the worker embeds the vocabulary and anchors and fits the maps once indexing is done
+    qtbot.waitUntil(lambda: "warmed" in events[events.index("indexed") :], timeout=180_000)
+    aligned = list((Path(w.host.data_dir) / "align").glob("*-to-*.npz"))
+    assert len(aligned) == 2  # image -> text and text -> image
+    _search(qtbot, w, photos[0][1])
+    row = next(r for r in range(w.results_model.rowCount()) if w.results_model.result(r) is not None)
+    got: list = []
+    w.host.related_finished.connect(lambda _rid, related: got.append(related))
+    _click(qtbot, w, row)
+    strip = w.detail.related
+    assert not strip.load_button.isVisible()  # asked at once, no button
+    qtbot.waitUntil(lambda: bool(got), timeout=10_000)
