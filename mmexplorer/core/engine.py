@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ import numpy as np
 from mmexplorer.core import catalog as cat
 from mmexplorer.core import paths
 from mmexplorer.core.align import Aligner
-from mmexplorer.core.errors import ModelUnavailableError, UsageError
+from mmexplorer.core.errors import CatalogError, ModelUnavailableError, UsageError
 from mmexplorer.core.index import VectorIndex
 from mmexplorer.core.indexer import Indexer
 from mmexplorer.core.lock import CHECKING, LibraryLock
@@ -120,8 +121,10 @@ class Engine:
 
         An Engine kept open (the GUI's) may find that another process wrote to the library since
         it looked: its in-memory indexes are then reloaded from disk before it writes, so it never
-        saves over the other writer's vectors. Each write leaves a new generation in the catalog
-        before it starts, so even a writer killed half-way is noticed.
+        saves over the other writer's vectors, and before it reads (`_catch_up_reading`), so it
+        finds what the other one added. Each write leaves a new generation in the catalog before it
+        starts, so even a writer killed half-way is noticed, and another when it ends, so a reader
+        that looked in the middle looks again.
         """
         outer = not self.write_lock.held
         self.write_lock.acquire(timeout=self.lock_timeout, on_wait=self.on_lock_wait)
@@ -131,13 +134,24 @@ class Engine:
                 self._mark_written()
             yield
         finally:
-            self.write_lock.release()
+            try:
+                if outer:
+                    self._mark_written()
+            except (CatalogError, sqlite3.Error) as e:  # the write is done; readers notice the next one
+                log.warning("could not mark the end of a write: %s", e)
+            finally:
+                self.write_lock.release()
 
     def _mark_written(self) -> None:
         generation = f"{os.getpid()}-{time.time_ns()}"
         with self.catalog.transaction():
             self.catalog.set_meta(_GENERATION_KEY, generation)
         self._generation = generation
+
+    def _catch_up_reading(self) -> None:
+        """Before a search or an explanation: take in what another process wrote meanwhile."""
+        if not self.write_lock.held:  # while this Engine writes, nobody else can
+            self._catch_up()
 
     def _catch_up(self) -> None:
         if self.catalog.get_meta(_GENERATION_KEY) == self._generation:
@@ -430,6 +444,7 @@ class Engine:
         Returns up to k results best first, the weaker ones (below the relevance cutoff) with
         `relevant` False. `weights` defaults to the library's fusion weights.
         """
+        self._catch_up_reading()
         return self.searcher.search(
             query, k=k, modality=_modality(modality), weights=weights or self.fusion_weights()
         )
@@ -452,6 +467,7 @@ class Engine:
                 shares, clipped to [0, 1]): it shows how the items spread even where no pair is
                 relevant, but cosines of different spaces are not comparable.
         """
+        self._catch_up_reading()
         return _similarity_matrix(self, list(item_ids), weights or self.fusion_weights(), calibrated=calibrated)
 
     def related(
@@ -471,6 +487,7 @@ class Engine:
         """
         from mmexplorer.core import align
 
+        self._catch_up_reading()
         return align.related(
             self.searcher, self.aligner, item_id, k=k, weights=weights or self.fusion_weights(), between=between
         )
@@ -782,6 +799,7 @@ class Engine:
             between: called between batches of the concept vocabulary's first embedding (the
                 worker answers a waiting search there).
         """
+        self._catch_up_reading()
         return self._explainer().explain(
             a, b, weights=weights or self.fusion_weights(), with_heatmap_a=with_heatmap_a, between=between
         )

@@ -24,6 +24,7 @@ from typing import Any
 
 from PySide6.QtCore import (
     QByteArray,
+    QEvent,
     QItemSelectionModel,
     QObject,
     QPoint,
@@ -1075,6 +1076,13 @@ class MainWindow(QMainWindow):
         )
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
+
+    def changeEvent(self, event: QEvent) -> None:
+        # Back from a terminal where `mmexplorer index` ran: the library panel shows the counts as
+        # they are now (searches take in the other process's vectors by themselves).
+        if event.type() == QEvent.Type.ActivationChange and self.isActiveWindow() and not getattr(self, "_closing", True):
+            self.host.refresh_status()
+        super().changeEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self._closing:

@@ -257,3 +257,34 @@ def test_detail_pane_survives_previews_arriving_while_browsing(
     qtbot.waitUntil(lambda: not w.loader.pending, timeout=20_000)
     detail = w.detail
     assert detail.isVisible() and detail._body.width() <= detail._scroll.viewport().width()
+
+
+def test_a_note_indexed_from_a_terminal_shows_when_the_user_comes_back(qtbot, make_window, tmp_path, data_dir):
+    """The window stays open while `mmexplorer index` runs in a terminal on the same library."""
+    import os
+    import subprocess
+    import sys
+
+    from PySide6.QtCore import QEvent
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "cake.md").write_text("Recipe for lemon cake with poppy seeds.", encoding="utf-8")
+    w = make_window()
+    wait_models(qtbot, w)
+    w.add_folders([str(lib)])
+    wait_indexed(qtbot, w)
+    assert w.host.status.counts.get("note") == 1
+    (lib / "bike.md").write_text("How to fix a flat bicycle tyre: patch kit, levers, pump.", encoding="utf-8")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    cmd = [sys.executable, "-m", "mmexplorer", "index", str(lib), "--model", TEST_MODEL, "--no-captions",
+           "--data-dir", str(data_dir)]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    w.activateWindow()
+    QApplication.sendEvent(w, QEvent(QEvent.Type.ActivationChange))  # as when the user comes back
+    qtbot.waitUntil(lambda: w.host.status.counts.get("note") == 2, timeout=10_000)
+    w.search("bicycle repair")
+    wait_results(qtbot, w)
+    first = w.results_model.result(0)
+    assert first is not None and Path(first.path).name == "bike.md"

@@ -196,6 +196,32 @@ def test_two_index_runs_at_once_do_the_work_once(tmp_path):
 
 
 # -- a reader of stdout that goes away ------------------------------------------------------------
+def test_an_open_library_finds_what_another_process_indexed(tmp_path):
+    """The window keeps its Engine open; `mmexplorer index` in a terminal adds a note meanwhile.
+    Before, the open Engine searched its old in-memory indexes and never found the new note."""
+    from mmexplorer.core.engine import Engine
+    from mmexplorer.core.types import TextQuery
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "cake.md").write_text("Recipe for lemon cake with poppy seeds.", encoding="utf-8")
+    data = tmp_path / "data"
+    with Engine(data, image_model="tiny-random", device="cpu") as engine:
+        engine.index([lib])
+        assert [r.path for r in engine.search(TextQuery("bicycle repair"), k=3)] == [str(lib / "cake.md")]
+        (lib / "bike.md").write_text("How to fix a flat bicycle tyre: patch kit, levers, pump.", encoding="utf-8")
+        ok(run("index", str(lib), "--model", "tiny-random", "--no-captions", data_dir=data))
+        found = engine.search(TextQuery("bicycle repair"), k=3)
+        assert found[0].path == str(lib / "bike.md") and found[0].relevant
+        # and the open Engine's own next write builds on the other's vectors (nothing is lost)
+        (lib / "tea.md").write_text("Steep green tea for three minutes.", encoding="utf-8")
+        report = engine.index([lib])
+        assert report.added == 1 and report.unchanged == 2
+    out = ok(run("search", "bicycle repair", "--json", data_dir=data))
+    assert json_lines(run("search", "green tea", "--json", data_dir=data))[0]["path"].endswith("tea.md")
+    assert json.loads(out.splitlines()[0])["path"].endswith("bike.md")
+
+
 @pytest.fixture(scope="module")
 def small_library(tmp_path_factory):
     from PIL import Image
