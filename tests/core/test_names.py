@@ -266,3 +266,31 @@ def test_a_latin1_file_name_is_found_by_its_words(tmp_path):
         engine.index([os.fsdecode(folder)])
         results = engine.search(TextQuery("cafe terrace"), k=3)
     assert results and results[0].relevant and os.fsencode(results[0].path).endswith(b"caf\xe9 terrace.png")
+
+
+def test_words_joined_by_underscores_in_a_name_are_found_one_by_one(tmp_path):
+    """Hochzeit_Lena_Jannik.png holds the words hochzeit, lena and jannik, as a person reads it."""
+    from mmexplorer.core.engine import Engine
+    from mmexplorer.core.types import TextQuery
+    from mmexplorer.devtools import synth
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    names = ["Hochzeit_Lena_Jannik.png", "IMG_0042.png", "IMG_0420.png", "Seebrücke_Ahlbeck.png", "holiday.png"]
+    for i, name in enumerate(names):
+        synth.render_shape("red", "circle", size=48, seed=i).save(lib / name)
+
+    def first(engine, query):
+        relevant = [r for r in engine.search(TextQuery(query), k=5) if r.relevant]
+        assert relevant, f"nothing relevant for {query!r}"
+        assert any(c.space == "lexical" and c.via == "name" for c in relevant[0].components)
+        return [os.path.basename(r.path) for r in relevant]
+
+    with Engine(tmp_path / "data", image_model="tiny-random", device="cpu") as engine:
+        engine.index([lib])
+        assert first(engine, "Hochzeit") == ["Hochzeit_Lena_Jannik.png"]
+        assert first(engine, "lena jannik") == ["Hochzeit_Lena_Jannik.png"]
+        assert first(engine, "Ahlbeck") == ["Seebrücke_Ahlbeck.png"]
+        assert first(engine, "seebrucke") == ["Seebrücke_Ahlbeck.png"]  # accents aside, as FTS5 compares
+        assert first(engine, "IMG_0042") == ["IMG_0042.png"]  # the tokens side by side, not IMG_0420
+        assert first(engine, "0042") == ["IMG_0042.png"]
