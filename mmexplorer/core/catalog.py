@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mmexplorer.core import paths
 from mmexplorer.core.errors import CatalogError
-from mmexplorer.core.names import display_path, from_stored, to_stored
+from mmexplorer.core.names import display_path, from_stored, name_parts, to_stored
 from mmexplorer.core.types import Chunk, ItemDetail, Modality, Segment, SkippedFile, Transcript
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,24 @@ _MIGRATIONS: list[str] = [
         made_at REAL NOT NULL
     );
     """,
+    # 6: the words a person reads in a file name where unicode61 runs them together (camelCase,
+    # IMG20230714, o'brien, e-mail, a run of CJK characters; core.names.name_parts), beside the
+    # name's own tokens, so a query that mixes both kinds matches in one table. name_words() is a
+    # Python function every Catalog connection registers before it touches the schema.
+    """
+    CREATE VIRTUAL TABLE lex_name_words USING fts5(words, tokenize='unicode61 remove_diacritics 2');
+    CREATE TRIGGER lex_name_words_ai AFTER INSERT ON items BEGIN
+        INSERT INTO lex_name_words(rowid, words) VALUES (new.id, name_words(new.path));
+    END;
+    CREATE TRIGGER lex_name_words_au AFTER UPDATE OF path ON items BEGIN
+        DELETE FROM lex_name_words WHERE rowid = old.id;
+        INSERT INTO lex_name_words(rowid, words) VALUES (new.id, name_words(new.path));
+    END;
+    CREATE TRIGGER lex_name_words_ad AFTER DELETE ON items BEGIN
+        DELETE FROM lex_name_words WHERE rowid = old.id;
+    END;
+    INSERT INTO lex_name_words(rowid, words) SELECT id, name_words(path) FROM items;
+    """,
 ]
 VERSION = len(_MIGRATIONS)
 
@@ -228,6 +246,7 @@ class Catalog:
         _create_private(self.path)  # SQLite gives the -wal and -shm files the database file's mode
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=_OPEN_TIMEOUT_S)
+            register_functions(self._db)
             # A new library opened by two processes at once: switching a fresh file to WAL needs an
             # exclusive lock, and SQLite answers "locked" at once (not after the busy timeout) where
             # waiting could deadlock, so the switch is retried until the timeout.
@@ -559,6 +578,19 @@ class Catalog:
             )
         ]
 
+    def match_name_words(self, fts_query: str, *, limit: int = 200) -> list[tuple[int, str]]:
+        """(item id, path) of items whose file name, read as a person reads it (core.names.name_parts:
+        MeetingNotes as two words), matches an FTS5 query. Not ranked: the search scores names by how
+        they match, and bm25 over every match cost 40 ms for a common word in 100k names (1 ms without)."""
+        return [
+            (item_id, from_stored(path))
+            for item_id, path in self._db.execute(
+                "SELECT items.id, items.path FROM lex_name_words JOIN items ON items.id = lex_name_words.rowid "
+                "WHERE lex_name_words MATCH ? LIMIT ?",
+                (fts_query, limit),
+            )
+        ]
+
     def match_chunks(self, fts_query: str, *, limit: int = 200) -> list[tuple[int, int]]:
         """(chunk id, item id) of text chunks that match an FTS5 query, best first."""
         return self._db.execute(
@@ -693,6 +725,19 @@ class _Transaction:
                 raise
         elif self._db.in_transaction:  # SQLite may have rolled back already (a full disk, an I/O error)
             self._db.execute("ROLLBACK")
+
+
+def name_words(stored_path: str | None) -> str:
+    """A stored path's file name and the words a person reads in it (the lex_name_words text)."""
+    if not stored_path:
+        return ""
+    name = stored_path.replace("\uffff", "").rsplit("/", 1)[-1]  # the escapes dropped, as for lex_names
+    return f"{name} {name_parts(name)}".strip()
+
+
+def register_functions(db: sqlite3.Connection) -> None:
+    """The SQL functions the catalog's triggers call; any connection that writes items needs them."""
+    db.create_function("name_words", 1, name_words, deterministic=True)
 
 
 _OPEN_TIMEOUT_S = 30.0  # how long opening the catalog waits for another process holding it

@@ -21,6 +21,7 @@ cannot be encoded as UTF-8, so SQLite, JSON, a terminal or a Qt label cannot tak
 from __future__ import annotations
 
 import os
+import re
 
 ESCAPE = "\uffff"
 _SURROGATES = range(0xD800, 0xE000)
@@ -123,3 +124,39 @@ def file_uri(path: str | os.PathLike[str]) -> str:
 
         return Path(os.fsdecode(raw)).as_uri()
     return "file://" + quote_from_bytes(raw, safe="/")
+
+
+# -- the words a person reads in a name -------------------------------------------------------------
+
+_RUN = re.compile(r"[\w'’-]+")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_LETTERS_DIGITS = re.compile(r"(?<=[^\W\d_]{2})(?=\d{2})|(?<=\d{2})(?=[^\W\d_]{2})")
+_POSSESSIVE = re.compile(r"['’]s$", re.IGNORECASE)
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]{2,16}")
+
+
+def name_parts(name: str) -> str:
+    """The words of a file name that a person reads but FTS5's unicode61 tokens run together.
+
+    MeetingNotesQ3.md -> "Meeting Notes Q3"; IMG20230714_101530.jpg -> "IMG 20230714" (runs of two
+    or more letters against two or more digits, so mp3 and Q3 stay whole); o'brien's party.png and
+    e-mail.png -> "obrien", "email"; 2023-07-14 -> "20230714"; a run of CJK characters (which
+    unicode61 keeps as one token) -> every piece of two or more of its characters, so 東京 finds
+    東京タワー. Only these extra words: the name's own tokens are in lex_names already.
+    """
+    stem, dot, ext = name.rpartition(".")
+    text = stem if dot and stem and len(ext) <= 5 else name
+    out: list[str] = []
+    for run in _RUN.findall(text):
+        for piece in re.split(r"[_'’-]+", run):
+            split = _LETTERS_DIGITS.sub(" ", _CAMEL.sub(" ", piece))
+            if split != piece:
+                out.append(split)
+        if any(sep in run for sep in "'’-"):
+            for word in run.split("_"):
+                joined = re.sub(r"['’-]+", "", _POSSESSIVE.sub("", word))
+                if joined and joined.lower() != word.lower():
+                    out.append(joined)
+    for run in _CJK.findall(text):
+        out.extend(run[i:j] for i in range(len(run)) for j in range(i + 2, len(run) + 1) if (i, j) != (0, len(run)))
+    return " ".join(dict.fromkeys(out))

@@ -5,7 +5,9 @@ space, a note's best chunk in the text space, and the lexical component (exact w
 words of a file or folder name, SQLite FTS5). A semantic component's relevance is its raw cosine
 through the space's fitted map (core.relevance: a logistic fit per model and query kind, with a
 per-query baseline against a fixed background); a lexical one is fixed by how it matched (all
-words of the query in a file name 0.95, in a folder name below the library's root 0.85, as a
+words of the query in a file name 0.95, in the name as a person reads it where FTS5's tokens run
+words together (MeetingNotes, IMG20230714, e-mail, 東京タワー; core.names.name_parts) 0.9, in a
+folder name below the library's root 0.85, as a
 phrase in a note 0.9, all words apart 0.75; halved when the words are in most of the library).
 An item's relevance fuses its components with the library's weights w in [0, 1] by noisy-OR,
 `1 - prod(1 - w * r)`, which stays in [0, 1]. An item is judged relevant at `RELEVANT` (0.5).
@@ -335,14 +337,17 @@ class Searcher:
 
         try:
             named = self.catalog.match_names(f"{{name folder}} : ({all_terms})", limit=500)
+            read = self.catalog.match_name_words(all_terms, limit=500)
             phrase_chunks = {c for c, _i in self.catalog.match_chunks(f'"{" ".join(words)}"', limit=500)}
             chunks = self.catalog.match_chunks(all_terms, limit=500)
         except sqlite3.OperationalError as e:  # an FTS syntax corner case must not fail the search
             log.warning("lexical search for %r failed: %s", query, e)
             return {}
         # The library's size and roots are only read when a match needs them (not on every search).
-        total = max(1, self.catalog.count_items()) if len(named) > 20 or len(chunks) > 10 else 0
-        roots = sorted((names.searchable_name(r) for r in self.catalog.roots()), key=len, reverse=True) if named else []
+        total = max(1, self.catalog.count_items()) if len(named) + len(read) > 20 or len(chunks) > 10 else 0
+        roots = sorted((names.searchable_name(r) for r in self.catalog.roots()), key=len, reverse=True) if named or read else []
+        read_ids = {item_id for item_id, _p in read}
+        named = list(dict(named + read).items())
         flood = len(named) > max(20, 0.3 * total)
         for item_id, stored in named:
             path = names.searchable_name(stored)  # undecodable bytes read as Latin-1, as FTS5 saw them
@@ -352,6 +357,9 @@ class Searcher:
             below = folder[len(root) :] if root else folder
             if _has_all(name, words):
                 put(item_id, "name", 0.95 * (0.5 if flood else 1.0))
+            elif item_id in read_ids and _has_all(f"{name} {names.name_parts(name)}", words):
+                # the words as a person reads the name (MeetingNotes, IMG20230714, e-mail, 東京タワー)
+                put(item_id, "name", 0.9 * (0.5 if flood else 1.0))
             elif _has_all(below + name, words):
                 put(item_id, "name", 0.85 * (0.5 if flood else 1.0))
         chunk_items = {i for _c, i in chunks}

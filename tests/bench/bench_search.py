@@ -144,6 +144,10 @@ class Rows:
         self.kind = "mmexplorer.core.catalog.Catalog" if Catalog is not None else "plain sqlite table"
         self._catalog = Catalog(path) if Catalog is not None else None
         db = sqlite3.connect(path, isolation_level=None)
+        if self._catalog is not None:  # the catalog's triggers call its SQL functions
+            from mmexplorer.core.catalog import register_functions
+
+            register_functions(db)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=OFF")
         db.execute("BEGIN")

@@ -294,3 +294,76 @@ def test_words_joined_by_underscores_in_a_name_are_found_one_by_one(tmp_path):
         assert first(engine, "seebrucke") == ["Seebrücke_Ahlbeck.png"]  # accents aside, as FTS5 compares
         assert first(engine, "IMG_0042") == ["IMG_0042.png"]  # the tokens side by side, not IMG_0420
         assert first(engine, "0042") == ["IMG_0042.png"]
+
+
+@pytest.mark.parametrize(
+    ("name", "read_as"),
+    [
+        ("MeetingNotesQ3.md", ["Meeting Notes Q3"]),
+        ("HTMLParser.py", ["HTML Parser"]),
+        ("IMG20230714_101530.jpg", ["IMG 20230714"]),
+        ("DSC01234.JPG", ["DSC 01234"]),
+        ("o'brien's party.png", ["obrien"]),
+        ("e-mail.png", ["email"]),
+        ("2023-07-14 Geburtstag.jpg", ["20230714"]),
+        ("東京タワー.png", ["東京", "タワー"]),
+    ],
+)
+def test_name_parts_reads_the_words_a_person_sees(name, read_as):
+    parts = names.name_parts(name).split()
+    for words in read_as:
+        assert all(w in parts for w in words.split()), (name, parts)
+
+
+@pytest.mark.parametrize("name", ["mp3 player.mp3", "x264.mkv", "IMG_0042.jpg", "plain name.png", "Q3.txt"])
+def test_name_parts_adds_nothing_where_the_tokens_are_the_words(name):
+    assert names.name_parts(name) == ""
+
+
+def test_words_a_name_runs_together_are_found(tmp_path):
+    """camelCase, letters against digits, apostrophes and hyphens, CJK: found as a person reads them,
+    ranked below a name holding the query's own words, and a word inside another is not a match."""
+    from mmexplorer.core.engine import Engine
+    from mmexplorer.core.types import TextQuery
+    from mmexplorer.devtools import synth
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    files = ["MeetingNotesQ3.png", "IMG20230714_101530.png", "2023-07-14 Geburtstag.png", "o'brien's party.png",
+             "e-mail.png", "東京タワー.png", "concatenate.png", "meeting notes.png"]
+    for i, name in enumerate(files):
+        synth.render_shape("blue", "square", size=48, seed=i).save(lib / name)
+
+    def found(engine, query):
+        return [os.path.basename(r.path) for r in engine.search(TextQuery(query), k=8) if r.relevant]
+
+    with Engine(tmp_path / "data", image_model="tiny-random", device="cpu") as engine:
+        engine.index([lib])
+        assert found(engine, "meeting notes") == ["meeting notes.png", "MeetingNotesQ3.png"]
+        assert found(engine, "notes q3") == ["MeetingNotesQ3.png"]
+        assert sorted(found(engine, "20230714")) == ["2023-07-14 Geburtstag.png", "IMG20230714_101530.png"]
+        assert found(engine, "obrien") == ["o'brien's party.png"]
+        assert found(engine, "email") == ["e-mail.png"]
+        assert found(engine, "東京") == ["東京タワー.png"]
+        assert found(engine, "cat") == []
+        # a rename keeps the words in step (the catalog's triggers)
+        os.rename(lib / "e-mail.png", lib / "PostBox.png")
+        engine.index([lib])
+        assert found(engine, "email") == []
+        assert found(engine, "post box") == ["PostBox.png"]
+
+
+def test_migration_6_reads_the_names_already_in_the_catalog(tmp_path):
+    db_path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(db_path, isolation_level=None)
+    for version, script in enumerate(cat._MIGRATIONS[:5]):
+        db.executescript("BEGIN;" + script + f"PRAGMA user_version={version + 1}; COMMIT;")
+    db.execute(
+        "INSERT INTO items(path, modality, size, mtime_ns, status) VALUES('/lib/MeetingNotes.md', 'note', 1, 1, 'indexed')"
+    )
+    db.close()
+    c = cat.Catalog(db_path)
+    try:
+        assert [p for _i, p in c.match_name_words('"meeting" AND "notes"')] == ["/lib/MeetingNotes.md"]
+    finally:
+        c.close()
