@@ -569,27 +569,22 @@ class Catalog:
     # -- lexical ----------------------------------------------------------------------------
     def match_names(self, fts_query: str, *, limit: int = 200) -> list[tuple[int, str]]:
         """(item id, path) of items whose file or folder name matches an FTS5 query, best first."""
-        return [
-            (item_id, from_stored(path))
-            for item_id, path in self._db.execute(
-                "SELECT items.id, items.path FROM lex_names JOIN items ON items.id = lex_names.rowid "
-                "WHERE lex_names MATCH ? ORDER BY rank LIMIT ?",
-                (fts_query, limit),
-            )
-        ]
+        return self._match_paths("lex_names", fts_query, limit, ranked=True)
 
     def match_name_words(self, fts_query: str, *, limit: int = 200) -> list[tuple[int, str]]:
         """(item id, path) of items whose file name, read as a person reads it (core.names.name_parts:
         MeetingNotes as two words), matches an FTS5 query. Not ranked: the search scores names by how
         they match, and bm25 over every match cost 40 ms for a common word in 100k names (1 ms without)."""
-        return [
-            (item_id, from_stored(path))
-            for item_id, path in self._db.execute(
-                "SELECT items.id, items.path FROM lex_name_words JOIN items ON items.id = lex_name_words.rowid "
-                "WHERE lex_name_words MATCH ? LIMIT ?",
-                (fts_query, limit),
-            )
-        ]
+        return self._match_paths("lex_name_words", fts_query, limit, ranked=False)
+
+    def _match_paths(self, table: str, fts_query: str, limit: int, *, ranked: bool) -> list[tuple[int, str]]:
+        order = " ORDER BY rank" if ranked else ""
+        rows = self._db.execute(
+            f"SELECT items.id, items.path FROM {table} JOIN items ON items.id = {table}.rowid "
+            f"WHERE {table} MATCH ?{order} LIMIT ?",
+            (fts_query, limit),
+        )
+        return [(item_id, from_stored(path)) for item_id, path in rows]
 
     def match_chunks(self, fts_query: str, *, limit: int = 200) -> list[tuple[int, int]]:
         """(chunk id, item id) of text chunks that match an FTS5 query, best first."""

@@ -809,8 +809,9 @@ class Engine:
 
         That work is embedding the concept vocabulary and the alignment anchors through each text
         tower (a minute or two each through a CLIP text tower on a laptop CPU), then fitting the
-        maps and the relevance of mapped vectors. Only for spaces with vectors whose model is loaded; never loads one. Returns True
-        when nothing is left. The worker calls this a step at a time when it is idle.
+        maps and the relevance of mapped vectors. Only for spaces with vectors whose model is
+        loaded; never loads one. Returns True when nothing is left. The worker calls this a step at
+        a time when it is idle.
         """
         if not (self._explainer().warm_concepts(batches=batches) and self.aligner.warm(batches=batches)):
             return False

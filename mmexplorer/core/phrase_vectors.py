@@ -3,9 +3,10 @@
 The concept vocabulary (core.explain.concepts, 1,967 words) and the alignment anchors (core.align,
 about 2,000 phrases) are embedded once per space and model. Through a CLIP text tower on a laptop
 CPU that takes a minute or two (8 words: 0.34 s with ViT-B-32, torch, 2 threads; every text is
-77 tokens, so smaller batches cost no more per word), so it is done in batches: `fill` embeds a few batches and keeps them, calling
-`between` after each one (the worker answers a waiting search there), and the file is written once
-the last phrase is in. A part-embedded list lives in memory only.
+77 tokens, so smaller batches cost no more per word), so it is done in batches: `fill` embeds a
+few batches and keeps them, calling `between` after each one (the worker answers a waiting search
+there), and the file is written once the last phrase is in. A part-embedded list lives in memory
+only.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ through the space's fitted map (core.relevance: a logistic fit per model and que
 per-query baseline against a fixed background); a lexical one is fixed by how it matched (all
 words of the query in a file name 0.95, in the name as a person reads it where FTS5's tokens run
 words together (MeetingNotes, IMG20230714, e-mail, 東京タワー; core.names.name_parts) 0.9, in a
-folder name below the library's root 0.85, as a
-phrase in a note 0.9, all words apart 0.75; halved when the words are in most of the library).
+folder name below the library's root 0.85, as a phrase in a note 0.9, all words apart 0.75;
+halved when the words are in most of the library).
 An item's relevance fuses its components with the library's weights w in [0, 1] by noisy-OR,
 `1 - prod(1 - w * r)`, which stays in [0, 1]. An item is judged relevant at `RELEVANT` (0.5).
 
@@ -57,6 +57,7 @@ import io
 import logging
 import re
 import sqlite3
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -564,8 +565,6 @@ def _via_caption(component: Component) -> Component:
 
 def _fold(text: str) -> list[str]:
     """The text's tokens as FTS5 compares them: lower case, accents aside, "_" a separator."""
-    import unicodedata
-
     folded = unicodedata.normalize("NFKD", text.lower())
     return _TOKEN.findall("".join(ch for ch in folded if not unicodedata.combining(ch)))
 
