@@ -140,7 +140,7 @@ def name_parts(name: str) -> str:
 
     MeetingNotesQ3.md -> "Meeting Notes Q3"; IMG20230714_101530.jpg -> "IMG 20230714" (runs of two
     or more letters against two or more digits, so mp3 and Q3 stay whole); o'brien's party.png and
-    e-mail.png -> "obrien", "email"; 2023-07-14 -> "20230714"; a run of CJK characters (which
+    e-mail.png -> "obriens obrien", "email"; 2023-07-14 -> "20230714"; a run of CJK characters (which
     unicode61 keeps as one token) -> every piece of two or more of its characters, so 東京 finds
     東京タワー. Only these extra words: the name's own tokens are in lex_names already.
     """
@@ -154,9 +154,10 @@ def name_parts(name: str) -> str:
                 out.append(split)
         if any(sep in run for sep in "'’-"):
             for word in run.split("_"):
-                joined = re.sub(r"['’-]+", "", _POSSESSIVE.sub("", word))
-                if joined and joined.lower() != word.lower():
-                    out.append(joined)
+                # grandma's -> grandmas and grandma; o'brien's -> obriens and obrien
+                for joined in (re.sub(r"['’-]+", "", word), re.sub(r"['’-]+", "", _POSSESSIVE.sub("", word))):
+                    if joined and joined.lower() != word.lower():
+                        out.append(joined)
     for run in _CJK.findall(text):
         out.extend(run[i:j] for i in range(len(run)) for j in range(i + 2, len(run) + 1) if (i, j) != (0, len(run)))
     return " ".join(dict.fromkeys(out))

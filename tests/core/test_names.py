@@ -304,6 +304,7 @@ def test_words_joined_by_underscores_in_a_name_are_found_one_by_one(tmp_path):
         ("IMG20230714_101530.jpg", ["IMG 20230714"]),
         ("DSC01234.JPG", ["DSC 01234"]),
         ("o'brien's party.png", ["obrien"]),
+        ("recipe_grandma's_lasagne.txt", ["grandmas", "grandma"]),
         ("e-mail.png", ["email"]),
         ("2023-07-14 Geburtstag.jpg", ["20230714"]),
         ("東京タワー.png", ["東京", "タワー"]),
