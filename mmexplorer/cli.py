@@ -418,8 +418,12 @@ def _explain(args: argparse.Namespace) -> int:
         return 0
     b = explanation.b_path
     print(f"{explanation.relevance:6.2f}  {display_path(b)}")
+    from mmexplorer.core import evidence
+
     for c in explanation.components:
         print(f"        {c.space:<8} via {c.via:<10} raw {c.raw:6.3f}  relevance {c.relevance:4.2f}  weight {c.weight:.2f}")
+        if c.support < 1.0:
+            print(f"        {'':<8}     {'':<10} {evidence.support_note(c)}")
     if explanation.heatmap is not None:
         where = _hot_region(explanation.heatmap)
         print(f"        where: {where} of the photo" + (f" (heatmap written to {args.out})" if args.out else ""))
@@ -472,6 +476,7 @@ def _explanation_json(e: Any) -> dict[str, Any]:
                 "raw": round(c.raw, 4),
                 "relevance": round(c.relevance, 4),
                 "weight": round(c.weight, 4),
+                "support": round(c.support, 4),
             }
             for c in e.components
         ],
@@ -530,6 +535,7 @@ def _result_json(r: Any) -> dict[str, Any]:
                 "raw": round(c.raw, 4),
                 "relevance": round(c.relevance, 4),
                 "weight": round(c.weight, 4),
+                "support": round(c.support, 4),
             }
             for c in r.components
         ],

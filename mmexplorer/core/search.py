@@ -66,6 +66,7 @@ from typing import Any
 import numpy as np
 
 from mmexplorer.core import catalog as cat
+from mmexplorer.core import evidence as ev
 from mmexplorer.core import names
 from mmexplorer.core import relevance as rel
 from mmexplorer.core.errors import DecodeError, UsageError
@@ -87,7 +88,7 @@ log = logging.getLogger(__name__)
 RELEVANT = rel.RELEVANT
 LEXICAL = "lexical"
 METHODS = ("fitted", "fitted-gap-all", "fitted-nogap", "robust", "raw")
-RULES = ("noisy-or", "max")
+RULES = ev.RULES
 REFERENCE_SIZE = 2048
 QUERY_CACHE_SIZE = 256  # recent query vectors kept per Searcher (a few hundred KB)
 MIN_SIGMA = 1e-3
@@ -237,24 +238,39 @@ class Searcher:
 
     # -- relevance ----------------------------------------------------------------------------
     def relevance_map(
-        self, space: VectorSpace, kind: str, *, gap: bool = True
+        self, space: VectorSpace, kind: str, *, gap: bool = True, via: str | None = None
     ) -> tuple[rel.RelevanceModel, np.ndarray]:
-        """The fitted map of a space for a query kind, and the space's background vectors."""
-        key = ("relevance", kind, gap)
+        """The fitted map of a space for a query kind, and the space's background vectors.
+
+        `via`: the kind of evidence (core.evidence) when it has calibration data of its own (a
+        photo's caption); otherwise, and for queries that are not typed words, the space's map.
+        """
+        evidence = ev.kind_of(space.key.value, via) if via is not None and kind == "text" else None
+        own = evidence is not None and evidence.calibrate is not None
+        key = ("relevance", kind, gap, via) if own else ("relevance", kind, gap)
         cached = space.calibration.get(key)
         if cached is None:
             encoder = space.encoder()
-            if space.entry.calibrate is None:
+            if own:
+                calibrate = evidence.calibrate
+                name = f"{space.key.value}.{via}"
+            elif space.entry.calibrate is None:
                 raise UsageError(f"the {space.key.value} space has no calibration data")
-            calibrate = space.entry.calibrate
-            cached = self.cache.get_or_fit(
-                space.key.value, kind, encoder.model_id, lambda: calibrate(encoder, kind), gap=gap
-            )
+            else:
+                calibrate = space.entry.calibrate
+                name = space.key.value
+            cached = self.cache.get_or_fit(name, kind, encoder.model_id, lambda: calibrate(encoder, kind), gap=gap)
             if not getattr(encoder, "meaningful", True):
                 # A model whose similarities mean nothing (tiny-random) is never evidence of relevance.
                 cached = (rel.uninformative(cached[0]), cached[1])
             space.calibration[key] = cached
         return cached
+
+    def informative(self, space: VectorSpace, kind: str) -> bool:
+        """Whether the space's relevance for this query kind is evidence at all (not tiny-random)."""
+        if self.method not in ("fitted", "fitted-nogap", "fitted-gap-all") or space.entry.calibrate is None:
+            return True
+        return self.relevance_map(space, kind, gap=self._gap(space))[0].informative
 
     def prepare_relevance(
         self, cancel: Callable[[], bool] | None = None, *, on_start: Callable[[str], None] | None = None
@@ -274,15 +290,23 @@ class Searcher:
                 break
             if not space.takes_text or space.entry.calibrate is None or space.ntotal == 0:
                 continue
-            gap = {"fitted": space.entry.query_baseline, "fitted-gap-all": True}.get(self.method, False)
+            gap = self._gap(space)
             if on_start is not None and ("relevance", "text", gap) not in space.calibration:
                 on_start(space.key.value)
-            self.relevance_map(space, "text", gap=gap)  # as _scorer asks for it
+            self.relevance_map(space, "text", gap=gap)  # as scorer asks for it
+            for kind in ev.EVIDENCE.values():  # and each kind of evidence with a map of its own
+                if kind.space == space.key.value and kind.calibrate is not None:
+                    self.relevance_map(space, "text", gap=gap, via=kind.via)
             done.append(space.key.value)
         return done
 
-    def _scorer(self, space: VectorSpace, q: np.ndarray, kind: str) -> Callable[[np.ndarray], np.ndarray]:
-        """raw cosines -> relevance in [0, 1] for this query in this space."""
+    def _gap(self, space: VectorSpace) -> bool:
+        return {"fitted": space.entry.query_baseline, "fitted-gap-all": True}.get(self.method, False)
+
+    def scorer(
+        self, space: VectorSpace, q: np.ndarray, kind: str, via: str | None = None
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        """raw cosines -> relevance in [0, 1] for this query in this space (for this kind of evidence)."""
         if self.method == "raw":
             return lambda raw: np.clip(raw, 0.0, 1.0)
         if self.method == "robust":
@@ -292,8 +316,8 @@ class Searcher:
             center = float(np.median(scores))
             scale = max(1.4826 * float(np.median(np.abs(scores - center))), MIN_SIGMA)
             return lambda raw: 1.0 / (1.0 + np.exp(-((raw - center) / scale - 3.0)))
-        gap = {"fitted": space.entry.query_baseline, "fitted-gap-all": True}.get(self.method, False)
-        model, background = self.relevance_map(space, kind, gap=gap)
+        gap = self._gap(space)
+        model, background = self.relevance_map(space, kind, gap=gap, via=via)
         base = rel.baseline(q, background) if gap else (0.0, 1.0)
         return lambda raw: model(raw, base)
 
@@ -381,49 +405,42 @@ class Searcher:
         lexical: str | None = None,
     ) -> list[SearchResult]:
         catalog = self.catalog
-        per_item: dict[int, list[Component]] = {}
-        best_chunk: dict[int, int] = {}
+        hits: list[tuple[int, float, cat.ChunkRow]] = []  # (probe, raw, chunk): an item's best chunk per probe
         text_queries: dict[str, tuple[VectorSpace, np.ndarray]] = {}  # for picking a recording's segment
         sound_window: dict[int, Segment] = {}  # a recording's best sound window (matched by sound)
-        for space, q, kind in probes:
+        probes = [(space, np.asarray(q, dtype=np.float32), kind) for space, q, kind in probes]
+        for p, (space, q, _kind) in enumerate(probes):
             index = space.index()
             if index is None or index.ntotal == 0:
                 continue
-            q = np.asarray(q, dtype=np.float32)
             if space.takes_text:
                 text_queries[space.key.value] = (space, q)
             depth = min(index.ntotal, k * 4 + 32)
             scores, ids = index.search(q[None, :], depth)
-            relevance = self._scorer(space, q, kind)(scores[0].astype(np.float64))
             chunks = catalog.chunks(int(i) for i in ids[0] if i >= 0)
             seen: set[int] = set()
-            weight = weights.for_space(space.key.value)
-            for raw, r, vid in zip(scores[0], relevance, ids[0]):
+            for raw, vid in zip(scores[0], ids[0]):
                 chunk = chunks.get(int(vid))
                 if chunk is None or chunk.item_id in seen or chunk.item_id == exclude:
                     continue  # hits are sorted: the first of an item is its best chunk
                 seen.add(chunk.item_id)
-                if chunk.text is None:
-                    via = "sound" if chunk.start_s is not None else "pixels"
-                    if chunk.start_s is not None:  # a recording's best sound window
-                        sound_window.setdefault(chunk.item_id, Segment(chunk.start_s, chunk.end_s or chunk.start_s))
-                else:
-                    via = "transcript" if chunk.start_s is not None else "chunk"
-                per_item.setdefault(chunk.item_id, []).append(Component(space.key.value, via, float(raw), float(r), weight))
-                if chunk.text is not None:
-                    best_chunk[chunk.item_id] = chunk.id
-        if lexical:
-            for item_id, (component, chunk_id) in self._lexical(lexical, weights.for_space(LEXICAL)).items():
-                if item_id == exclude:
-                    continue
-                per_item.setdefault(item_id, []).append(component)
-                if chunk_id is not None and item_id not in best_chunk:
-                    best_chunk[item_id] = chunk_id
-        rows = catalog.items(per_item)
+                hits.append((p, float(raw), chunk))
+                if chunk.text is None and chunk.start_s is not None:  # a recording's best sound window
+                    sound_window.setdefault(chunk.item_id, Segment(chunk.start_s, chunk.end_s or chunk.start_s))
+        lexical_hits = self._lexical(lexical, weights.for_space(LEXICAL)) if lexical else {}
+        lexical_hits.pop(exclude, None)  # type: ignore[arg-type]
+        rows = catalog.items({c.item_id for _p, _r, c in hits} | set(lexical_hits))
+        per_item, best_chunk = self._components(probes, hits, rows, weights)
+        for item_id, (component, chunk_id) in lexical_hits.items():
+            per_item.setdefault(item_id, []).append(component)
+            if chunk_id is not None and item_id not in best_chunk:
+                best_chunk[item_id] = chunk_id
+        self._add_sources(per_item, probes, weights)
         chunk_rows = catalog.chunks(best_chunk.values())
         # A photo's text-space chunk is its generated caption (core.indexer.caption).
         photo_ids = [i for i, r in rows.items() if r.modality == Modality.PHOTO.value]
         captions = catalog.captions(photo_ids) if photo_ids else {}
+        informative = self._informative_spaces(probes)
         results = []
         for item_id, components in per_item.items():
             row = rows.get(item_id)
@@ -434,9 +451,9 @@ class Searcher:
             caption = None
             if row.modality == Modality.PHOTO.value:
                 caption = captions.get(item_id) or None
-                components = [_via_caption(c) for c in components]
                 best_chunk.pop(item_id, None)  # its matched text is the caption, reported as such
-            score = self._fuse(components)
+            components = ev.with_support(components, informative=informative)
+            score = ev.fuse_components(components, rule=self.rule)
             chunk = chunk_rows.get(best_chunk.get(item_id, -1))
             results.append(
                 SearchResult(
@@ -444,7 +461,7 @@ class Searcher:
                     path=row.path,
                     modality=Modality(row.modality),
                     relevance=score,
-                    components=tuple(sorted(components, key=lambda c: (-c.weight * c.relevance, c.space))),
+                    components=tuple(sorted(components, key=lambda c: (-ev.counted(c), c.space))),
                     relevant=score >= RELEVANT,
                     chunk_text=chunk.text if chunk else None,
                     chunk_start=chunk.start if chunk else None,
@@ -468,6 +485,75 @@ class Searcher:
         if found:
             results = [dataclasses.replace(r, segment=found[r.item_id]) if r.item_id in found else r for r in results]
         return results
+
+    def _components(
+        self,
+        probes: list[tuple[VectorSpace, np.ndarray, str]],
+        hits: list[tuple[int, float, cat.ChunkRow]],
+        rows: dict[int, cat.ItemRow],
+        weights: FusionWeights,
+    ) -> tuple[dict[int, list[Component]], dict[int, int]]:
+        """Each hit as a component of its item, scored by the map of its kind of evidence."""
+        groups: dict[tuple[int, str], list[int]] = {}  # (probe, via) -> hits, scored in one call
+        vias = []
+        for n, (p, _raw, chunk) in enumerate(hits):
+            row = rows.get(chunk.item_id)
+            vias.append(_via(row.modality if row is not None else None, chunk))
+            groups.setdefault((p, vias[-1]), []).append(n)
+        relevance = np.zeros(len(hits))
+        for (p, via), members in groups.items():
+            space, q, kind = probes[p]
+            relevance[members] = self.scorer(space, q, kind, via)(np.array([hits[n][1] for n in members]))
+        per_item: dict[int, list[Component]] = {}
+        best_chunk: dict[int, int] = {}
+        for n, (p, raw, chunk) in enumerate(hits):
+            key = probes[p][0].key.value
+            component = Component(key, vias[n], raw, float(relevance[n]), weights.for_space(key))
+            per_item.setdefault(chunk.item_id, []).append(component)
+            if chunk.text is not None:
+                best_chunk[chunk.item_id] = chunk.id
+        return per_item, best_chunk
+
+    def _add_sources(
+        self,
+        per_item: dict[int, list[Component]],
+        probes: list[tuple[VectorSpace, np.ndarray, str]],
+        weights: FusionWeights,
+    ) -> None:
+        """Score the source of each derived component an item has without it (its pixels, for a
+        photo reached by its caption but not among the image space's nearest hits)."""
+        wanted: dict[tuple[str, str], list[int]] = {}
+        for item_id, components in per_item.items():
+            have = {(c.space, c.via) for c in components}
+            for c in components:
+                kind = ev.kind_of(c.space, c.via)
+                if kind is not None and kind.source is not None and kind.source not in have:
+                    wanted.setdefault(kind.source, []).append(item_id)
+        by_space = {space.key.value: (space, q, kind) for space, q, kind in probes}
+        for (space_key, via), item_ids in wanted.items():
+            probe = by_space.get(space_key)
+            index = probe[0].index() if probe is not None else None
+            if index is None:
+                continue
+            space, q, kind = probe
+            owned = [(vid, item) for item in item_ids for s, vid in self.catalog.chunk_ids_of([item]) if s == space_key]
+            if not owned:
+                continue
+            vectors = index.reconstruct(np.asarray([vid for vid, _i in owned], dtype=np.int64))
+            raws = vectors @ np.asarray(q, dtype=np.float32)
+            best: dict[int, float] = {}
+            for (_vid, item), raw in zip(owned, raws):
+                best[item] = max(best.get(item, -1.0), float(raw))
+            items = list(best)
+            relevance = self.scorer(space, np.asarray(q, dtype=np.float32), kind, via)(np.array([best[i] for i in items]))
+            weight = weights.for_space(space_key)
+            for item, raw, r in zip(items, (best[i] for i in items), relevance):
+                per_item[item].append(Component(space_key, via, raw, float(r), weight))
+
+    def _informative_spaces(self, probes: list[tuple[VectorSpace, np.ndarray, str]]) -> Callable[[str], bool]:
+        """space key -> whether its relevance is evidence (for the support of derived components)."""
+        known = {space.key.value: self.informative(space, kind) for space, _q, kind in probes}
+        return lambda key: known.get(key, False)
 
     def _best_segments(
         self,
@@ -539,28 +625,27 @@ class Searcher:
             q = np.asarray(q, dtype=np.float32)
             raw = np.asarray(vectors, dtype=np.float32) @ q
             i = int(np.argmax(raw))  # an item's best chunk, as the index's first hit of the item
-            r = float(self._scorer(space, q, kind)(raw[i : i + 1].astype(np.float64))[0])
+            r = float(self.scorer(space, q, kind, vias[i])(raw[i : i + 1].astype(np.float64))[0])
             best[space.key.value] = i
             components.append(Component(space.key.value, vias[i], float(raw[i]), r, weights.for_space(space.key.value)))
         if lexical and item_id is not None:
             found = self._lexical(lexical, weights.for_space(LEXICAL)).get(item_id)
             if found is not None:
                 components.append(found[0])
-        components.sort(key=lambda c: (-c.weight * c.relevance, c.space))
-        return self._fuse(components), components, best
-
-    def _fuse(self, components: list[Component]) -> float:
-        values = [min(1.0, max(0.0, c.weight)) * c.relevance for c in components]
-        if self.rule == "max":
-            return float(max(values, default=0.0))
-        return float(rel.noisy_or(values))
+        components = ev.with_support(components, informative=self._informative_spaces(probes))
+        components.sort(key=lambda c: (-ev.counted(c), c.space))
+        return ev.fuse_components(components, rule=self.rule), components, best
 
 
-def _via_caption(component: Component) -> Component:
-    """A photo reached through its caption chunk in the text space matched "via caption"."""
-    if component.space == "text" and component.via == "chunk":
-        return Component(component.space, "caption", component.raw, component.relevance, component.weight)
-    return component
+
+def _via(modality: str | None, chunk: cat.ChunkRow) -> str:
+    """What of an item a hit of one of its chunks matched: its pixels, its sound, a note's chunk,
+    a recording's transcript, or a photo's caption (a photo's text-space chunk)."""
+    if chunk.text is None:
+        return "sound" if chunk.start_s is not None else "pixels"
+    if chunk.start_s is not None:
+        return "transcript"
+    return "caption" if modality == Modality.PHOTO.value else "chunk"
 
 
 def _fold(text: str) -> list[str]:

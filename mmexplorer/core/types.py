@@ -89,6 +89,9 @@ class Component:
     raw: the space's own score (a cosine; for lexical, the share of query words found).
     relevance: `raw` calibrated into [0, 1] for this model and query.
     weight: the library's fusion weight for the space, in [0, 1].
+    support: how far this component counts, in [0, 1]: 1 for independent evidence; for evidence
+        read from other evidence (a caption is read from the pixels) the support its source gives
+        it on this item (core.evidence). The item's relevance fuses weight * relevance * support.
     """
 
     space: str
@@ -96,6 +99,7 @@ class Component:
     raw: float
     relevance: float
     weight: float = 1.0
+    support: float = 1.0
 
 
 @dataclass(frozen=True)

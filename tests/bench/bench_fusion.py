@@ -11,17 +11,28 @@ the real one: the aligned test model (image space), the real all-MiniLM-L6-v2 (t
 - multi_recall / multi_precision: of the returned relevant set, for queries with several right
   answers (targets >= 0.9 and >= 0.7);
 - exact_top1: exact-word and file-name queries find their file first;
+- photo_precision / photo_recall: of what a photo (caption-like) query returns as relevant, the
+  share that is right, and the share of its right photos returned (targets >= 0.8 and >= 0.9);
 - for a tiny-random library: the share of photo queries that return any photo as relevant (must be 0).
+
+`--captions on` indexes every world with the suite's test captioner too (`ensure_test_captioner`), so
+each photo also matches by its caption (text via caption, a derived kind of evidence: core.evidence);
+`--captions both` runs each world both ways. `--support` compares the rule for derived evidence:
+"gate" (the chosen: a caption counts as far as the pixels support it), "independent" (plain
+noisy-OR over the components, as before issue 24).
 
 `--alternatives` also runs the other relevance methods and fusion rules of core.search on the
 mixed worlds, for the table in core/search.py's docstring.
 
     python tests/bench/bench_fusion.py --json [--worlds mixed,note-heavy] [--alternatives]
+        [--captions off|on|both] [--support gate,independent]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -34,17 +45,34 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from mmexplorer.core import evidence
 from mmexplorer.core.engine import Engine
 from mmexplorer.core.search import Searcher
 from mmexplorer.core.types import TextQuery
 from mmexplorer.devtools import worlds
 from mmexplorer.devtools.aligned import ensure_aligned_model
+from mmexplorer.devtools.captioner import ensure_test_captioner
 
 K = 200
 
 
 def _relevant(engine: Engine, query: str, k: int = K) -> list[str]:
     return [r.path for r in engine.search(TextQuery(query), k=k) if r.relevant]
+
+
+@contextlib.contextmanager
+def _support_rule(rule: str) -> Any:
+    """Swap the caption's kind of evidence for the rule being measured, then put it back."""
+    kind = evidence.kind_of("text", "caption")
+    assert kind is not None
+    if rule == "independent":
+        evidence.register(dataclasses.replace(kind, source=None))
+    elif rule != "gate":
+        raise SystemExit(f"unknown support rule {rule!r}")
+    try:
+        yield
+    finally:
+        evidence.register(kind)
 
 
 def evaluate(engine: Engine, world: Any) -> dict[str, Any]:
@@ -59,8 +87,16 @@ def evaluate(engine: Engine, world: Any) -> dict[str, Any]:
             hits += bool(found) and found[0] in {str(p) for p in right}
         return round(hits / len(labelled), 3)
 
+    precisions, recalls = [], []
+    for query, right in world.photo_queries:
+        right = {str(p) for p in right}
+        found = set(_relevant(engine, query, k=max(K, 2 * len(right))))
+        recalls.append(len(found & right) / len(right))
+        precisions.append(len(found & right) / len(found) if found else 0.0)
     out: dict[str, Any] = {
         "photo_top1": top1(world.photo_queries),
+        "photo_precision": round(sum(precisions) / max(1, len(precisions)), 3),
+        "photo_recall": round(sum(recalls) / max(1, len(recalls)), 3),
         "note_top1": top1(world.note_queries),
         "exact_top1": top1(world.exact_queries),
     }
@@ -117,34 +153,59 @@ def failures(engine: Engine, world: Any, limit: int = 6) -> list[str]:
     return lines
 
 
+def run_world(root: Path, name: str, args: Any, *, seed: int, captioner: str | None) -> dict[str, Any]:
+    """Index one world (with the test captioner when given) and measure it under each support rule."""
+    photos, notes = worlds.WORLD_SIZES[name] if name in worlds.WORLD_SIZES else map(int, name.split("x"))
+    world = worlds.make_world(root / "lib", photos=photos, notes=notes, seed=seed)
+    started = time.perf_counter()
+    with Engine(root / "data", image_model=str(ensure_aligned_model())) as engine:
+        if captioner:
+            engine.set_caption_model(captioner)
+        else:
+            engine.set_captions_enabled(False)
+        engine.index([root / "lib"])
+        if captioner:
+            engine.caption_photos()
+        row: dict[str, Any] = {"photos": photos, "notes": notes, "index_s": round(time.perf_counter() - started, 1)}
+        for rule in args.support.split(","):
+            with _support_rule(rule):
+                prefix = "" if rule == "gate" else f"support:{rule}:"
+                row.update({prefix + k: v for k, v in evaluate(engine, world).items()})
+        row["misses"] = failures(engine, world)
+        if args.alternatives and name in ("mixed", "photo-heavy", "note-heavy"):
+            for method in ("fitted-gap-all", "fitted-nogap", "robust", "raw"):
+                engine.searcher = Searcher(engine.catalog, engine.spaces, method=method, cache=engine.searcher.cache)
+                row[f"alt:{method}"] = evaluate(engine, world)
+            engine.searcher = Searcher(engine.catalog, engine.spaces, rule="max", cache=engine.searcher.cache)
+            row["alt:max"] = evaluate(engine, world)
+    return row
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--worlds", default=",".join(worlds.WORLD_SIZES), help="names from worlds.WORLD_SIZES")
+    parser.add_argument("--worlds", default=",".join(worlds.WORLD_SIZES), help="names from worlds.WORLD_SIZES, or PHOTOSxNOTES (24x6)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--alternatives", action="store_true", help="also the other methods and fusion rules")
+    parser.add_argument("--captions", choices=("off", "on", "both"), default="off")
+    parser.add_argument("--support", default="gate", help="comma-separated: gate, independent")
+    parser.add_argument("--skip-tiny", action="store_true", help="leave out the tiny-random library")
     args = parser.parse_args()
-    model_dir = str(ensure_aligned_model())
+    captioner = str(ensure_test_captioner()) if args.captions != "off" else None
     table: dict[str, Any] = {}
+    runs = {"off": [False], "on": [True], "both": [False, True]}[args.captions]
     with tempfile.TemporaryDirectory() as tmp:
         for i, name in enumerate(args.worlds.split(",")):
-            photos, notes = worlds.WORLD_SIZES[name]
-            root = Path(tmp) / name
-            world = worlds.make_world(root / "lib", photos=photos, notes=notes, seed=args.seed + i)
-            started = time.perf_counter()
-            with Engine(root / "data", image_model=model_dir) as engine:
-                engine.index([root / "lib"])
-                index_s = time.perf_counter() - started
-                row = {"photos": photos, "notes": notes, "index_s": round(index_s, 1), **evaluate(engine, world)}
-                row["misses"] = failures(engine, world)
-                if args.alternatives and name in ("mixed", "photo-heavy", "note-heavy"):
-                    for method in ("fitted-gap-all", "fitted-nogap", "robust", "raw"):
-                        engine.searcher = Searcher(engine.catalog, engine.spaces, method=method, cache=engine.searcher.cache)
-                        row[f"alt:{method}"] = evaluate(engine, world)
-                    engine.searcher = Searcher(engine.catalog, engine.spaces, rule="max", cache=engine.searcher.cache)
-                    row["alt:max"] = evaluate(engine, world)
-            table[name] = row
-            print(f"{name}: {json.dumps({k: v for k, v in row.items() if k != 'misses'})}", file=sys.stderr)
+            for captions in runs:
+                label = f"{name}+captions" if captions else name
+                table[label] = run_world(Path(tmp) / label, name, args, seed=args.seed + i,
+                                         captioner=captioner if captions else None)
+                row = table[label]
+                print(f"{label}: {json.dumps({k: v for k, v in row.items() if k != 'misses'})}", file=sys.stderr)
+        if args.skip_tiny:
+            if args.json:
+                print(json.dumps(table))
+            return 0
         # tiny-random: its photo similarities mean nothing, so no photo may be judged relevant.
         world = worlds.make_world(Path(tmp) / "tiny" / "lib", photos=72, notes=10, seed=args.seed + 99)
         with Engine(Path(tmp) / "tiny" / "data", image_model="tiny-random") as engine:
