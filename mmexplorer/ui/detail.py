@@ -38,6 +38,7 @@ from mmexplorer.ui import icons, theme
 from mmexplorer.ui.audio import RecordingView
 from mmexplorer.ui.explain import CHIP_STYLE, ExplainView, RelatedStrip, WeightBar
 from mmexplorer.ui.host import ThumbnailSource
+from mmexplorer.ui.textpos import doc_pos
 from mmexplorer.ui.results import (
     THUMB_SIDE,
     PixmapCache,
@@ -65,12 +66,6 @@ def human_size(n: int) -> str:
 
 def _format_time(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
-
-
-def _doc_pos(text: str, index: int) -> int:
-    """A Python str index as a QTextDocument position (UTF-16 units; a CRLF is one separator)."""
-    head = text[:index]
-    return len(head.encode("utf-16-le")) // 2 - head.count("\r\n")
 
 
 class PreviewLabel(QLabel):
@@ -506,7 +501,7 @@ class DetailPane(QFrame):
             if pos < 0:
                 return
             start, end = pos, pos + len(chunk)
-        start, end = _doc_pos(text, start), _doc_pos(text, end)
+        start, end = doc_pos(text, start), doc_pos(text, end)
         fmt = QTextCharFormat()
         hl = QColor(theme.accent())
         hl.setAlphaF(0.28)

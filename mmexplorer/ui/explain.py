@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
 from mmexplorer.core.types import Component, Explanation, Heatmap, Modality, SearchResult, Span, TimedWeight
 from mmexplorer.ui import icons, theme
 from mmexplorer.ui.host import ThumbnailSource
+from mmexplorer.ui.textpos import doc_pos
 from mmexplorer.ui.results import (
     THUMB_SIDE,
     PixmapCache,
@@ -661,7 +662,6 @@ class ExplainView(QWidget):
         Returns:
             True when the words are now highlighted there.
         """
-        from mmexplorer.ui.detail import _doc_pos  # the detail pane's own offset rule (no import cycle)
 
         ex, view = self.explanation, self.note_view
         if ex is None or not ex.spans or view is None or not full_text or self.result is None:
@@ -669,7 +669,7 @@ class ExplainView(QWidget):
         if ex.b_path != self.result.path:
             return False
         doc = view.document()
-        if abs(doc.characterCount() - 1 - _doc_pos(full_text, len(full_text))) > 0:
+        if abs(doc.characterCount() - 1 - doc_pos(full_text, len(full_text))) > 0:
             return False  # the view holds the chunk only, or another text
         if not all(full_text[s.start : s.end] == s.text for s in ex.spans):
             return False
@@ -686,8 +686,8 @@ class ExplainView(QWidget):
             if w > 0.6:
                 fmt.setFontWeight(QFont.Weight.DemiBold)
             cursor = QTextCursor(doc)
-            cursor.setPosition(_doc_pos(full_text, s.start))
-            cursor.setPosition(_doc_pos(full_text, s.end), QTextCursor.MoveMode.KeepAnchor)
+            cursor.setPosition(doc_pos(full_text, s.start))
+            cursor.setPosition(doc_pos(full_text, s.end), QTextCursor.MoveMode.KeepAnchor)
             cursor.mergeCharFormat(fmt)
         return True
 
