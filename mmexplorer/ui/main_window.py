@@ -1,16 +1,18 @@
 """The main window: search header, library panel, results grid, detail pane, notices, status bar.
 
-It keeps the layout, the menus and the wiring. It talks to the core only through a `Host`
-(ui/host.py: requests out, past-tense signals in) and gets thumbnails from a `ThumbnailSource`;
-the search on screen is a `SearchSession` (ui/search_session.py), the centre's state machine is
-`choose_page` (ui/pages.py), drag and drop and paste are a `DropTarget` (ui/drop.py), the
-library's fusion weights are edited in a `SearchOptionsPanel` (ui/search_options.py). Nothing here
-decodes big images, encodes or waits on I/O.
+It keeps the layout, the selection, the centre page and the failures; each other concern is a part
+of its own that it composes: `window_actions` (menus, actions, the context menu), `LibraryPart`
+(folders, indexing and the worker's news about the library), `SearchPart` (queries in, results on
+the grid), `ExplainPart` (why it matched, related items, Compare, the matrix), `SpeechPart`
+(spoken queries) and `window_state` (where the window opens, what QSettings keeps). It talks to
+the core only through a `Host` (ui/host.py: requests out, past-tense signals in) and gets
+thumbnails from a `ThumbnailSource`; the search on screen is a `SearchSession`
+(ui/search_session.py), the centre's state machine is `choose_page` (ui/pages.py), drag and drop
+and paste are a `DropTarget` (ui/drop.py). Nothing here decodes big images, encodes or waits on I/O.
 
 Window state: geometry, splitter and the modality filter are kept in QSettings, but never from the
-offscreen or minimal platforms (tests, screenshots, CI): a headless run must not leave a 900x560
-window behind for the user's next real start. A saved geometry is restored only where it fits the
-screen the window opens on. Recent queries go to the library (through the Host), not to settings.
+offscreen or minimal platforms (tests, screenshots, CI). Recent queries go to the library (through
+the Host), not to settings.
 """
 
 from __future__ import annotations
