@@ -161,6 +161,8 @@ class WorkerHost(QObject):
         if request.request_id:
             self._sent[request.request_id] = request
             if isinstance(request, _NEWEST_ONLY):
+                # the one it replaces is answered (stale, dropped) or never run: forget it either way
+                self._sent.pop(self._latest.get(type(request), 0), None)
                 self._latest[type(request)] = request.request_id
         self.worker.submit(request)
         return request.request_id
@@ -245,6 +247,7 @@ class WorkerHost(QObject):
 
     def _forget(self, kind: type) -> None:
         """Drop the answer of the newest request of this type, and do not run it if it waits."""
+        self._sent.pop(self._latest.get(kind, 0), None)
         self._latest[kind] = self._next()
         self.worker.discard(kind)
 

@@ -144,6 +144,8 @@ def test_only_the_newest_search_is_delivered(qtbot, host, folder):
     qtbot.wait(400)
     assert got == [last], f"stale results were delivered: {got} (first was {first})"
     assert not h.search_pending
+    # replaced and answered requests are not kept (a spoken query's samples would pile up)
+    qtbot.waitUntil(lambda: not h._sent, timeout=5_000)
 
 
 def test_cancel_works_while_the_worker_is_busy_indexing(qtbot, host, folder):
