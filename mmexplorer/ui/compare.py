@@ -8,6 +8,8 @@ the components of the fused relevance and the concepts both share when it arrive
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -23,8 +25,8 @@ from PySide6.QtWidgets import (
 )
 
 from mmexplorer.core.names import display_path
-from mmexplorer.core.types import ErrorInfo, Explanation, Heatmap, Modality, SearchResult
-from mmexplorer.ui import icons, theme
+from mmexplorer.core.types import ErrorInfo, Explanation, Heatmap, SearchResult
+from mmexplorer.ui import icons, theme, views
 from mmexplorer.ui.detail import PREVIEW_SIDE, PreviewLabel
 from mmexplorer.ui.explain import (
     CHIP_STYLE,
@@ -33,12 +35,12 @@ from mmexplorer.ui.explain import (
     ConceptChips,
     HeatLegend,
     HeatmapLayer,
-    section_title,
     spans_html,
     where_words,
 )
 from mmexplorer.ui.host import Host, ThumbnailSource
-from mmexplorer.ui.results import THUMB_SIDE, PixmapCache, display_name, format_relevance, modality_label
+from mmexplorer.ui.results import THUMB_SIDE, PixmapCache, display_name, format_relevance
+from mmexplorer.ui.theme import section_title
 
 
 class CompareSide(QFrame):
@@ -75,22 +77,30 @@ class CompareSide(QFrame):
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
     def show_result(self, result: SearchResult) -> None:
-        import html
-
         self.result = result
         self.name.setText(display_name(result.path))
         self.name.setToolTip(display_path(result.path))
-        modality = Modality(result.modality)
-        self.kind.setText(modality_label(modality))
+        view = views.view_for(result.modality)
+        self.kind.setText(view.label)
         self.layer.set_heatmap(None)
         self.where.setText("")
-        is_note = modality == Modality.NOTE
-        self.text.setVisible(is_note)
-        self.preview.setVisible(not is_note)
-        if is_note:
-            self.text.setText(html.escape((result.chunk_text or "").strip()).replace("\n", "<br>"))
-        elif modality == Modality.RECORDING:
-            self.preview.set_source(icons.pixmap("recording", 96, theme.accent()))
+        view.show_in_compare(self, result)
+
+    def show_picture_area(self) -> None:
+        """The item's picture goes in the preview (the window loads it)."""
+        self.text.hide()
+        self.preview.show()
+
+    def show_icon(self, name: str) -> None:
+        """A modality without a picture or text of its own: its icon."""
+        self.show_picture_area()
+        self.preview.set_source(icons.pixmap(name, 96, theme.accent()))
+
+    def show_text(self, text: str) -> None:
+        """Text in place of a picture (a note's matched chunk)."""
+        self.preview.hide()
+        self.text.show()
+        self.text.setText(html.escape(text.strip()).replace("\n", "<br>"))
 
     def set_heatmap(self, heatmap: Heatmap | None, partner: str) -> None:
         self.layer.set_heatmap(heatmap)
@@ -211,7 +221,7 @@ class CompareWindow(QDialog):
         self.a.show_result(a)
         self.b.show_result(b)
         for side in (self.a, self.b):
-            if Modality(side.result.modality) == Modality.PHOTO:  # type: ignore[union-attr]
+            if views.view_for(side.result.modality).wants_pixels():  # type: ignore[union-attr]
                 self._show_photo(side)
         self.setWindowTitle(f"Compare {display_name(a.path)} and {display_name(b.path)}")
         self.total.setText("")
@@ -247,7 +257,7 @@ class CompareWindow(QDialog):
         a_name, b_name = display_name(self.a.result.path), display_name(self.b.result.path)
         self.a.set_heatmap(explanation.heatmap_a, b_name)
         self.b.set_heatmap(explanation.heatmap, a_name)
-        if explanation.spans and Modality(self.b.result.modality) == Modality.NOTE:
+        if explanation.spans and views.view_for(self.b.result.modality).shows_spans():
             self.b.text.setText(spans_html(explanation.spans))
         self.components.set_components(explanation.components, strong=relevant)
         self.components_title.setVisible(bool(explanation.components))

@@ -33,8 +33,8 @@ from PySide6.QtWidgets import (
 )
 
 from mmexplorer.core.names import display_path
-from mmexplorer.core.types import Component, ItemDetail, Modality, SearchResult
-from mmexplorer.ui import icons, theme
+from mmexplorer.core.types import Component, ItemDetail, SearchResult
+from mmexplorer.ui import icons, theme, views
 from mmexplorer.ui.audio import RecordingView
 from mmexplorer.ui.explain import CHIP_STYLE, ExplainView, RelatedStrip, WeightBar
 from mmexplorer.ui.host import ThumbnailSource
@@ -45,8 +45,8 @@ from mmexplorer.ui.results import (
     format_date,
     format_relevance,
     format_weight,
-    modality_label,
 )
+from mmexplorer.ui.textpos import doc_pos
 
 PREVIEW_SIDE = 768
 #: The note text box is as tall as its text, between these (it scrolls beyond): a short note does
@@ -65,12 +65,6 @@ def human_size(n: int) -> str:
 
 def _format_time(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
-
-
-def _doc_pos(text: str, index: int) -> int:
-    """A Python str index as a QTextDocument position (UTF-16 units; a CRLF is one separator)."""
-    head = text[:index]
-    return len(head.encode("utf-16-le")) // 2 - head.count("\r\n")
 
 
 class PreviewLabel(QLabel):
@@ -383,58 +377,77 @@ class DetailPane(QFrame):
         self.detail = None
         shown = display_path(result.path)
         path = Path(shown)
-        modality = Modality(result.modality)
+        view = views.view_for(result.modality)
         self.title.setText(path.name)
         self.title.setToolTip(shown)
-        self.kind.setText(modality_label(modality))
+        self.kind.setText(view.label)
         # zero-width spaces let a long folder path wrap at its separators
         self._set("Folder", str(path.parent).replace(os.sep, os.sep + "\u200b"), tooltip=shown)
         self._set("Caption", result.caption or "", tooltip="Generated from the photo's pixels")
         self._set("Size", "")
         self._set("Modified", "")
         self._set("Dimensions", "")
-        self._set("Taken", format_date(result.taken_at) if modality == Modality.PHOTO else "")
+        self._set("Taken", format_date(result.taken_at) if view.shows_taken else "")
         self._set("Problem", "")
         self.matches.show_result(result)
-        is_note = modality == Modality.NOTE
-        is_recording = modality == Modality.RECORDING
-        self.note_view.setVisible(is_note)
-        self.preview.setVisible(not is_note and not is_recording)
-        self.recording.setVisible(is_recording)
-        if not is_recording:
-            self.recording.stop()
-        if is_note:
-            self.note_view.setPlainText(result.chunk_text or "")
-            self._fit_note()
-        elif modality == Modality.PHOTO:
-            self._show_photo(result.path)
-        else:
-            self.recording.show_result(result)
+        view.show_in_detail(self, result)
 
     def set_detail(self, detail: ItemDetail) -> None:
         if self.result is None or detail.item_id != self.result.item_id:
             return
         self.detail = detail
+        view = views.view_for(detail.modality)
         self._set("Size", human_size(detail.size))
         self._set("Modified", _format_time(detail.mtime) if detail.mtime else "")
         taken = self.result.taken_at
-        if (
-            Modality(detail.modality) == Modality.PHOTO
-            and taken is not None
-            and abs(taken - detail.mtime) > 2
-        ):
+        if view.shows_taken and taken is not None and abs(taken - detail.mtime) > 2:
             self._set("Taken", _format_time(taken))
         else:
             self._set("Taken", "")  # no capture time: it would only repeat Modified
         if detail.width and detail.height:
             self._set("Dimensions", f"{detail.width} × {detail.height} px")
         self._set("Problem", detail.error or "")
-        if Modality(detail.modality) == Modality.PHOTO:
-            self._set("Caption", detail.caption or "", tooltip="Generated from the photo's pixels")
-        if Modality(detail.modality) == Modality.NOTE and detail.text is not None:
-            self._show_note(detail.text, self.result)
-        if Modality(detail.modality) == Modality.RECORDING:
-            self.recording.set_detail(detail)
+        view.detail_arrived(self, detail)
+
+    # --- the preview part a modality view chooses (ui/views) --------------------------------------
+
+    def _show_part(self, part: QWidget | None) -> None:
+        for widget in (self.preview, self.note_view, self.recording):
+            widget.setVisible(widget is part)
+        if part is not self.recording:
+            self.recording.stop()
+
+    def show_picture(self, path: str) -> None:
+        """The item's picture, sharp once its preview is made (the card's thumbnail until then)."""
+        self._show_part(self.preview)
+        self._show_photo(path)
+
+    def show_icon(self, name: str) -> None:
+        """A modality without a preview of its own: its icon."""
+        self._show_part(self.preview)
+        self.preview.set_source(icons.pixmap(name, 96, theme.accent()))
+
+    def show_text(self, text: str) -> None:
+        """Text (a note's matched chunk, until its full text comes)."""
+        self._show_part(self.note_view)
+        self.note_view.setPlainText(text)
+        self._fit_note()
+
+    def show_full_text(self, text: str) -> None:
+        """The item's whole text, with the matched chunk highlighted and in view."""
+        if self.result is not None:
+            self._show_note(text, self.result)
+
+    def show_recording(self, result: SearchResult) -> None:
+        """The recording section: waveform, player and transcript."""
+        self._show_part(self.recording)
+        self.recording.show_result(result)
+
+    def set_recording_detail(self, detail: ItemDetail) -> None:
+        self.recording.set_detail(detail)
+
+    def set_caption(self, caption: str) -> None:
+        self._set("Caption", caption, tooltip="Generated from the photo's pixels")
 
     def clear(self) -> None:
         self.result = None
@@ -506,7 +519,7 @@ class DetailPane(QFrame):
             if pos < 0:
                 return
             start, end = pos, pos + len(chunk)
-        start, end = _doc_pos(text, start), _doc_pos(text, end)
+        start, end = doc_pos(text, start), doc_pos(text, end)
         fmt = QTextCharFormat()
         hl = QColor(theme.accent())
         hl.setAlphaF(0.28)

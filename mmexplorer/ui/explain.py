@@ -14,18 +14,15 @@ whole photo as displayed (row 0 at the top), so it is stretched over the shown p
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Sequence
 
-from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import (
     QColor,
     QFont,
-    QImage,
     QPainter,
     QPaintEvent,
     QPalette,
-    QPixmap,
     QTextCharFormat,
     QTextCursor,
 )
@@ -36,210 +33,41 @@ from PySide6.QtWidgets import (
     QLabel,
     QLayout,
     QLayoutItem,
-    QPushButton,
     QSizePolicy,
     QSlider,
     QTextBrowser,
-    QToolButton,
     QVBoxLayout,
     QWidget,
     QWidgetItem,
 )
 
-from mmexplorer.core.types import Component, Explanation, Heatmap, Modality, SearchResult, Span, TimedWeight
-from mmexplorer.ui import icons, theme
-from mmexplorer.ui.host import ThumbnailSource
+from mmexplorer.core.types import Component, Explanation, Heatmap, SearchResult, Span, TimedWeight
+from mmexplorer.ui import theme
+
+# Heatmaps and the related strip have modules of their own; their names stay importable from here.
+from mmexplorer.ui.heatmap import (  # noqa: F401
+    DEFAULT_OPACITY,
+    HeatLegend,
+    HeatmapLayer,
+    heat_color,
+    heatmap_image,
+    peak_cell,
+    where_words,
+)
+from mmexplorer.ui.related import RELATED_SHOWN, RelatedStrip, RelatedTile  # noqa: F401
 from mmexplorer.ui.results import (
-    THUMB_SIDE,
-    PixmapCache,
     component_label,
     display_name,
     format_relevance,
     format_weight,
-    modality_icon_name,
-    modality_label,
 )
-
-#: The heatmap's opacity when the window opens (the slider's start).
-DEFAULT_OPACITY = 0.7
-#: Colour stops, from "carries little" (a dark veil) to "carries the most" (a warm glow); RGBA, alpha 0..1.
-_RAMP = (
-    (0.00, (16, 18, 28, 0.72)),
-    (0.35, (16, 18, 28, 0.45)),
-    (0.65, (255, 170, 40, 0.0)),
-    (1.00, (255, 190, 40, 0.38)),
-)
-#: How many related items each modality shows in the detail pane.
-RELATED_SHOWN = 4
-_MODALITY_PLURAL = {Modality.PHOTO: "Photos", Modality.NOTE: "Notes", Modality.RECORDING: "Recordings"}
-
-
-def section_title(text: str) -> QLabel:
-    """A small caps-style section title, as the detail pane's "WHY IT MATCHED"."""
-    title = QLabel(text.upper())
-    title.setObjectName("SectionTitle")
-    f = title.font()
-    f.setPointSizeF(max(7.0, f.pointSizeF() * 0.85))
-    f.setLetterSpacing(f.SpacingType.PercentageSpacing, 108)
-    title.setFont(f)
-    return title
-
-
-def heat_color(value: float, opacity: float = 1.0) -> QColor:
-    """The overlay's colour for a cell weight in [0, 1] (1: the cell that carries the most)."""
-    v = max(0.0, min(1.0, value))
-    for (x0, c0), (x1, c1) in itertools.pairwise(_RAMP):
-        if v <= x1:
-            t = (v - x0) / (x1 - x0)
-            r, g, b, a = (c0[i] + (c1[i] - c0[i]) * t for i in range(4))
-            if c0[3] > 0 and c1[3] == 0:
-                r, g, b = c0[:3]  # fade the veil out, do not blend it towards the glow's colour
-            break
-    else:
-        r, g, b, a = _RAMP[-1][1]
-    return QColor(round(r), round(g), round(b), round(255 * a * max(0.0, min(1.0, opacity))))
-
-
-def heatmap_image(heatmap: Heatmap, opacity: float = 1.0) -> QImage:
-    """A `cols` x `rows` ARGB image of the glow (scale it smoothly over the photo).
-
-    Weights are shown relative to the heaviest cell, so a map spread thin and a peaked one both
-    use the whole colour range; the numbers themselves are in the tooltip and `peak_cell`.
-    """
-    img = QImage(max(1, heatmap.cols), max(1, heatmap.rows), QImage.Format.Format_ARGB32_Premultiplied)
-    img.fill(Qt.GlobalColor.transparent)
-    top = max((v for row in heatmap.grid for v in row), default=0.0)
-    if top <= 0:
-        return img
-    for y, row in enumerate(heatmap.grid[: heatmap.rows]):
-        for x, v in enumerate(row[: heatmap.cols]):
-            img.setPixelColor(x, y, heat_color(v / top, opacity))
-    return img
-
-
-def peak_cell(heatmap: Heatmap) -> tuple[int, int]:
-    """(row, col) of the heaviest cell."""
-    best, at = -1.0, (0, 0)
-    for y, row in enumerate(heatmap.grid):
-        for x, v in enumerate(row):
-            if v > best:
-                best, at = v, (y, x)
-    return at
-
-
-def where_words(heatmap: Heatmap) -> str:
-    """Where the peak is, in words ("top left", "centre", "bottom right")."""
-    r, c = peak_cell(heatmap)
-    fy = (r + 0.5) / max(1, heatmap.rows)
-    fx = (c + 0.5) / max(1, heatmap.cols)
-    vert = "top" if fy < 1 / 3 else "bottom" if fy > 2 / 3 else ""
-    horiz = "left" if fx < 1 / 3 else "right" if fx > 2 / 3 else ""
-    return " ".join(p for p in (vert, horiz) if p) or "centre"
+from mmexplorer.ui.textpos import doc_pos
+from mmexplorer.ui.theme import section_title
 
 
 def format_seconds(s: float) -> str:
     s = max(0.0, s)
     return f"{int(s // 60)}:{int(s % 60):02d}"
-
-
-class HeatmapLayer(QWidget):
-    """A heatmap drawn over the pixmap of a QLabel (a child of it that follows its size).
-
-    It paints only over the label's pixmap as shown (centred, at its device pixel ratio), lets the
-    mouse through, and is hidden while there is no heatmap or it is switched off.
-    """
-
-    def __init__(self, label: QLabel) -> None:
-        super().__init__(label)
-        self._label = label
-        self.heatmap: Heatmap | None = None
-        self.opacity = DEFAULT_OPACITY
-        self.enabled_by_user = True
-        self._image: QImage | None = None
-        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground)
-        label.installEventFilter(self)
-        self.setGeometry(label.rect())
-        self._sync()
-
-    def set_heatmap(self, heatmap: Heatmap | None) -> None:
-        self.heatmap = heatmap
-        self._image = None
-        self._sync()
-
-    def set_opacity(self, opacity: float) -> None:
-        self.opacity = max(0.0, min(1.0, opacity))
-        self._image = None
-        self.update()
-
-    def set_shown(self, shown: bool) -> None:
-        self.enabled_by_user = shown
-        self._sync()
-
-    @property
-    def showing(self) -> bool:
-        """A heatmap is on screen (there is one, it is switched on, and the photo is shown)."""
-        return self.isVisible() and self.heatmap is not None
-
-    def _sync(self) -> None:
-        self.setVisible(self.heatmap is not None and self.enabled_by_user)
-        self.raise_()
-        self.update()
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self._label and event.type() in (QEvent.Type.Resize, QEvent.Type.Show):
-            self.setGeometry(self._label.rect())
-        return False
-
-    def target_rect(self) -> QRect:
-        """Where the label draws its pixmap (the photo as displayed), in this widget's coordinates."""
-        pm = self._label.pixmap()
-        if pm is None or pm.isNull():
-            return QRect()
-        dpr = pm.devicePixelRatio() or 1.0
-        size = QSize(round(pm.width() / dpr), round(pm.height() / dpr))
-        r = QRect(QPoint(0, 0), size)
-        r.moveCenter(self._label.contentsRect().center())
-        return r
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        if self.heatmap is None:
-            return
-        target = self.target_rect()
-        if target.isEmpty():
-            return
-        if self._image is None:
-            self._image = heatmap_image(self.heatmap, self.opacity)
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-        # Smooth upscaling of the small grid: cells blend into a glow instead of hard squares.
-        scaled = self._image.scaled(
-            target.size(), Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
-        )
-        p.drawImage(target.topLeft(), scaled)
-        p.end()
-
-
-class HeatLegend(QWidget):
-    """A small ramp "less ▸ more": what the overlay's colours mean, drawn over a light ground."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setFixedSize(64, 10)
-        self.setToolTip("Dimmed: carries little of the match. Glowing: carries the most.")
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        r = QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5)
-        p.setPen(self.palette().color(QPalette.ColorRole.Mid))
-        p.setBrush(QColor("#e9e6df"))  # a photo-like light ground, so the veil and glow both show
-        p.drawRoundedRect(r, 3, 3)
-        w = int(r.width())
-        for x in range(w):
-            p.setPen(heat_color(x / max(1, w - 1), 1.0))
-            p.drawLine(round(r.left()) + x, round(r.top()) + 1, round(r.left()) + x, round(r.bottom()) - 1)
-        p.end()
 
 
 class WeightBar(QWidget):
@@ -661,7 +489,6 @@ class ExplainView(QWidget):
         Returns:
             True when the words are now highlighted there.
         """
-        from mmexplorer.ui.detail import _doc_pos  # the detail pane's own offset rule (no import cycle)
 
         ex, view = self.explanation, self.note_view
         if ex is None or not ex.spans or view is None or not full_text or self.result is None:
@@ -669,7 +496,7 @@ class ExplainView(QWidget):
         if ex.b_path != self.result.path:
             return False
         doc = view.document()
-        if abs(doc.characterCount() - 1 - _doc_pos(full_text, len(full_text))) > 0:
+        if abs(doc.characterCount() - 1 - doc_pos(full_text, len(full_text))) > 0:
             return False  # the view holds the chunk only, or another text
         if not all(full_text[s.start : s.end] == s.text for s in ex.spans):
             return False
@@ -686,8 +513,8 @@ class ExplainView(QWidget):
             if w > 0.6:
                 fmt.setFontWeight(QFont.Weight.DemiBold)
             cursor = QTextCursor(doc)
-            cursor.setPosition(_doc_pos(full_text, s.start))
-            cursor.setPosition(_doc_pos(full_text, s.end), QTextCursor.MoveMode.KeepAnchor)
+            cursor.setPosition(doc_pos(full_text, s.start))
+            cursor.setPosition(doc_pos(full_text, s.end), QTextCursor.MoveMode.KeepAnchor)
             cursor.mergeCharFormat(fmt)
         return True
 
@@ -719,178 +546,6 @@ class ExplainView(QWidget):
     def weighted_words(self) -> list[tuple[str, float]]:
         """The note's words as weighted (for tests and accessibility)."""
         return [(s.text, s.weight) for s in (self.explanation.spans if self.explanation else ())]
-
-
-class RelatedTile(QToolButton):
-    """One related item: its thumbnail (or a modality icon) and name; a click shows it."""
-
-    SIDE = 54
-
-    def __init__(self, result: SearchResult, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.result = result
-        self.setObjectName("RelatedTile")
-        self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
-        self.setIconSize(QSize(self.SIDE, self.SIDE))
-        self.setFixedWidth(self.SIDE + 16)
-        self.setAutoRaise(True)
-        name = display_name(result.path)
-        fm = self.fontMetrics()
-        self.setText(
-            f"{fm.elidedText(name, Qt.TextElideMode.ElideRight, self.SIDE + 10)}\n"
-            f"{format_relevance(result.relevance)}"
-        )
-        snippet = f"\n{(result.chunk_text or '').strip()[:140]}" if result.chunk_text else ""
-        self.setToolTip(
-            f"{modality_label(result.modality)} {name}\nrelevance {format_relevance(result.relevance)}{snippet}"
-        )
-        self.set_pixmap(None)
-
-    def set_pixmap(self, pm: QPixmap | None) -> None:
-        if pm is None or pm.isNull():
-            self.setIcon(icons.icon(modality_icon_name(self.result.modality)))
-            return
-        side = self.SIDE * 2
-        s = min(pm.width(), pm.height())
-        crop = pm.copy((pm.width() - s) // 2, (pm.height() - s) // 2, s, s).scaled(
-            side, side, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
-        )
-        self.setIcon(crop)
-
-
-class RelatedStrip(QWidget):
-    """The items related to the selected one, a row per modality (through the alignment maps).
-
-    `begin(item_id, load=False)` offers a button instead of asking at once: the first answer of a
-    library fits its alignment maps (about a minute on a laptop CPU, and the worker does nothing else
-    meanwhile), so that first time waits for the user. Emits `requested(item_id)` from the button and
-    `activated(SearchResult)` when a tile is clicked.
-    """
-
-    activated = Signal(object)
-    requested = Signal(int)
-
-    def __init__(
-        self,
-        loader: ThumbnailSource | None = None,
-        cache: PixmapCache | None = None,
-        parent: QWidget | None = None,
-    ) -> None:
-        super().__init__(parent)
-        self._loader = loader
-        self._cache = cache
-        self.tiles: list[RelatedTile] = []
-        self.item_id: int | None = None
-        if loader is not None:
-            loader.ready.connect(self._on_image)
-        self.title = section_title("Related")
-        self.state = QLabel()
-        self.state.setObjectName("Muted")
-        self.state.setWordWrap(True)
-        self.load_button = QPushButton(icons.icon("similar"), "Show related items")
-        self.load_button.setToolTip(
-            "Photos, notes and recordings close to this item, through the library's alignment maps"
-        )
-        self.load_button.clicked.connect(self._on_load)
-        self._rows = QVBoxLayout()
-        self._rows.setContentsMargins(0, 0, 0, 0)
-        self._rows.setSpacing(2)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 4, 0, 4)
-        lay.setSpacing(4)
-        lay.addWidget(self.title)
-        lay.addWidget(self.state)
-        lay.addWidget(self.load_button, 0, Qt.AlignmentFlag.AlignLeft)
-        lay.addLayout(self._rows)
-        self.hide()
-
-    def clear(self) -> None:
-        while self._rows.count():
-            item = self._rows.takeAt(0)
-            if item.widget() is not None:
-                item.widget().hide()
-                item.widget().deleteLater()
-        self.tiles = []
-        self.item_id = None
-        self.hide()
-
-    def begin(self, item_id: int, *, load: bool = True) -> None:
-        """A new item: related items were asked for (`load`), or a button offers to ask."""
-        self.clear()
-        self.item_id = item_id
-        if load:
-            self.state.setText("Looking for related items…")
-        else:
-            self.state.setText("The first time fits the library's alignment maps, which can take a minute.")
-        self.state.show()
-        self.load_button.setVisible(not load)
-        self.show()
-
-    def _on_load(self) -> None:
-        if self.item_id is None:
-            return
-        self.load_button.hide()
-        self.state.setText("Looking for related items (fitting the alignment maps the first time)…")
-        self.requested.emit(self.item_id)
-
-    def set_failed(self, message: str) -> None:
-        self.state.setText(f"No related items: {message}")
-        self.state.show()
-
-    def set_related(self, related: dict) -> None:
-        """{modality: [SearchResult, ...]} as Engine.related answers."""
-        item_id = self.item_id
-        self.clear()
-        self.item_id = item_id
-        self.load_button.hide()
-        self.show()
-        order = [Modality.PHOTO, Modality.NOTE, Modality.RECORDING]
-        shown = 0
-        for modality in sorted(related, key=lambda m: order.index(Modality(m)) if m in order else 9):
-            results = list(related[modality])[:RELATED_SHOWN]
-            if not results:
-                continue
-            label = QLabel(_MODALITY_PLURAL.get(Modality(modality), str(modality).title()))
-            label.setObjectName("Muted")
-            row = QWidget()
-            rl = QHBoxLayout(row)
-            rl.setContentsMargins(0, 0, 0, 0)
-            rl.setSpacing(2)
-            for r in results:
-                tile = RelatedTile(r)
-                tile.clicked.connect(lambda _c=False, res=r: self.activated.emit(res))
-                rl.addWidget(tile)
-                self.tiles.append(tile)
-                if Modality(r.modality) == Modality.PHOTO:
-                    self._thumbnail(tile)
-            rl.addStretch(1)
-            self._rows.addWidget(label)
-            self._rows.addWidget(row)
-            shown += len(results)
-        self.state.setText("" if shown else "Nothing closely related in this library yet.")
-        self.state.setVisible(not shown)
-
-    def _thumbnail(self, tile: RelatedTile) -> None:
-        pm = self._cache.get(tile.result.path, THUMB_SIDE) if self._cache is not None else None
-        if pm is not None:
-            tile.set_pixmap(pm)
-        elif self._loader is not None:
-            self._loader.request(tile.result.path, THUMB_SIDE)
-
-    def _on_image(self, path: str, side: int, image: QImage) -> None:
-        if side != THUMB_SIDE:
-            return
-        for tile in self.tiles:
-            if tile.result.path == path:
-                pm = self._cache.get(path, side) if self._cache is not None else None
-                tile.set_pixmap(pm if pm is not None else QPixmap.fromImage(image))
-
-    def names(self) -> dict[str, list[str]]:
-        """{modality value: [file names]} as shown."""
-        out: dict[str, list[str]] = {}
-        for t in self.tiles:
-            out.setdefault(Modality(t.result.modality).value, []).append(display_name(t.result.path))
-        return out
 
 
 CHIP_STYLE = """

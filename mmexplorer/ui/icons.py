@@ -33,9 +33,6 @@ _FALLBACK = {
     "chevron-up": QStyle.StandardPixmap.SP_ArrowUp,
     "calendar": QStyle.StandardPixmap.SP_FileDialogInfoView,
     "bar-chart": QStyle.StandardPixmap.SP_FileDialogListView,
-    "photo": QStyle.StandardPixmap.SP_FileIcon,
-    "note": QStyle.StandardPixmap.SP_FileIcon,
-    "recording": QStyle.StandardPixmap.SP_MediaVolume,
     "open": QStyle.StandardPixmap.SP_DialogOpenButton,
     "warning": QStyle.StandardPixmap.SP_MessageBoxWarning,
     "info": QStyle.StandardPixmap.SP_MessageBoxInformation,
@@ -43,6 +40,12 @@ _FALLBACK = {
     "skipped": QStyle.StandardPixmap.SP_MessageBoxWarning,
     "check": QStyle.StandardPixmap.SP_DialogApplyButton,
 }
+
+
+def set_fallback(name: str, standard: QStyle.StandardPixmap) -> None:
+    """The QStyle icon that stands in for icon `name` when the assets are missing (a modality
+    view names its own, ui/views)."""
+    _FALLBACK[name] = standard
 
 
 @functools.cache

@@ -27,9 +27,12 @@ from PySide6.QtWidgets import (
 
 from mmexplorer.core.names import display_path
 from mmexplorer.core.types import IndexReport, LibraryStatus, Progress, SkippedFile
-from mmexplorer.ui import icons
+from mmexplorer.ui import icons, views
 
-COUNTED = (("photo", "Photos"), ("note", "Notes"), ("recording", "Recordings"))
+
+def counted() -> tuple[tuple[str, str], ...]:
+    """(modality name, plural label) of each modality the panel counts: the ui's views, in order."""
+    return tuple((v.name, v.plural) for v in views.views())
 
 
 def format_duration(seconds: float) -> str:
@@ -233,10 +236,11 @@ class LibraryPanel(QFrame):
         folder_buttons.addWidget(self.reindex_button)
 
         # counts
-        self.tiles = {key: CountTile(key, label) for key, label in COUNTED}
+        self.counted = counted()
+        self.tiles = {key: CountTile(key, label) for key, label in self.counted}
         counts = QGridLayout()
         counts.setSpacing(6)
-        for i, (key, _) in enumerate(COUNTED):
+        for i, (key, _) in enumerate(self.counted):
             counts.addWidget(self.tiles[key], 0, i)
         self.pending_label = QLabel("")
         self.pending_label.setObjectName("Muted")
@@ -332,7 +336,7 @@ class LibraryPanel(QFrame):
             self.folders.addItem(placeholder)
         rows = max(1, len(status.roots))
         self.folders.setFixedHeight(min(150, rows * (self.folders.sizeHintForRow(0) + 2) + 8))
-        for key, _ in COUNTED:
+        for key, _ in self.counted:
             self.tiles[key].set_value(int(status.counts.get(key, 0)))
         pending = status.pending
         reason = getattr(status, "pending_reason", "")

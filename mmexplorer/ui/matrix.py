@@ -28,10 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mmexplorer.core.types import ErrorInfo, Modality, SearchResult
-from mmexplorer.ui import icons, theme
+from mmexplorer.core.types import ErrorInfo, SearchResult
+from mmexplorer.ui import icons, theme, views
 from mmexplorer.ui.host import Host, ThumbnailSource
-from mmexplorer.ui.results import THUMB_SIDE, PixmapCache, display_name, format_relevance, modality_icon_name
+from mmexplorer.ui.results import THUMB_SIDE, PixmapCache, display_name, format_relevance
 
 #: The most items a matrix is drawn for (the issue's "about 100").
 MATRIX_LIMIT = 100
@@ -255,14 +255,15 @@ class MatrixWindow(QDialog):
         item.setShapeMode(QGraphicsPixmapItem.ShapeMode.BoundingRectShape)
 
     def _pixmap_for(self, r: SearchResult) -> QPixmap:
-        if Modality(r.modality) == Modality.PHOTO:
+        view = views.view_for(r.modality)
+        if view.tile_thumbnail:
             pm = self._cache.get(r.path, THUMB_SIDE) if self._cache is not None else None
             if pm is not None:
                 return self._square(pm)
             if self._loader is not None:
                 self._loader.request(r.path, THUMB_SIDE)
-        colour = theme.accent() if Modality(r.modality) != Modality.PHOTO else QColor("#8c959f")
-        return icons.pixmap(modality_icon_name(r.modality), 64, colour)
+        colour = theme.accent() if not view.tile_thumbnail else QColor("#8c959f")  # grey: a picture to come
+        return icons.pixmap(view.icon, 64, colour)
 
     @staticmethod
     def _square(pm: QPixmap) -> QPixmap:

@@ -17,7 +17,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from mmexplorer.core.types import ErrorInfo, ErrorKind, LibraryStatus
-from mmexplorer.ui import icons
+from mmexplorer.ui import icons, views
 
 
 @dataclass(frozen=True)
@@ -91,11 +91,11 @@ def choose_page(s: Situation) -> Page:
                 footnote="Or drop a folder on this window.  Ctrl+O",
                 app_icon=True,
             )
-        # Only what a search can find is offered; recordings are counted apart until they can be.
-        searchable = recordings_searchable(status)
-        counts = status.counts if searchable else {k: v for k, v in status.counts.items() if k != "recording"}
+        # Only what a search can find is offered; what needs a model that is not loaded (recordings
+        # without a sound or speech model) is counted apart until it can be searched.
+        counts = views.searchable_counts(status.counts, model_spaces(status))
         what = count_phrase(counts)
-        n_recordings = int(status.counts.get("recording", 0))
+        waiting = {k: int(n) for k, n in status.counts.items() if n and k not in counts}
         if s.indexing and n_items == 0:
             title = "Indexing your folders…"
             body = "You can search as soon as the first files are indexed."
@@ -105,15 +105,20 @@ def choose_page(s: Situation) -> Page:
                 "Describe what you are looking for: <i>“a dog on the beach”</i>, "
                 "<i>“notes about the budget”</i>.<br>Or drop or paste an image to find similar ones."
             )
-            if not what and n_recordings:
+            if not what and waiting:
                 title = "Nothing to search yet"
-                body = "Photos and notes can be searched; this library holds only recordings so far."
+                always = and_join([v.plural.lower() for v in views.views() if not v.needs_models])
+                held = and_join([views.view_for(k).plural.lower() for k in views.ordered(waiting)])
+                body = f"{always[:1].upper()}{always[1:]} can be searched; this library holds only {held} so far."
         footnote = "Ctrl+F search · Esc clear · Enter open"
         if s.indexing and n_items:
             footnote = "Still indexing: new files become searchable as they are indexed."
-        if n_recordings and not searchable:
-            plural = "s are" if n_recordings != 1 else " is"
-            footnote = f"{n_recordings:,} recording{plural} catalogued, not searchable yet. " + footnote
+        for k in reversed(views.ordered(waiting)):
+            n = waiting[k]
+            verb = "are" if n != 1 else "is"
+            footnote = (
+                f"{n:,} {views.view_for(k).words(n)} {verb} catalogued, not searchable yet. " + footnote
+            )
         # three short chips fit the centre even at the smallest window size
         recent = tuple(q if len(q) <= 24 else q[:23] + "…" for q in s.recent_queries[:3])
         return Page("hint", "search", title, body, footnote=footnote, links=recent, links_label="Recent:")
@@ -171,9 +176,17 @@ def choose_page(s: Situation) -> Page:
     return Page("results")
 
 
-def recordings_searchable(status: LibraryStatus | None) -> bool:
-    """Recordings can be searched: a sound or speech model is loaded for the library."""
-    return bool(status) and any(m.space in ("sound", "speech") for m in status.models)
+def model_spaces(status: LibraryStatus | None) -> set[str]:
+    """The spaces of the models the library has loaded (ModelInfo.space)."""
+    return {m.space for m in status.models} if status else set()
+
+
+def searchable_modalities(status: LibraryStatus | None) -> set[str]:
+    """The modalities a search can find now: those whose view needs no model, or has its model.
+
+    With no status yet, only those that need no model.
+    """
+    return views.searchable_names(model_spaces(status))
 
 
 def error_text(info: ErrorInfo) -> str:
@@ -192,14 +205,15 @@ def error_details(info: ErrorInfo) -> str:
 def count_phrase(counts: dict[str, int]) -> str:
     """ "1,204 photos, 3 notes and 1 recording" (empty when there is nothing)."""
     parts = []
-    for key, singular, plural in (
-        ("photo", "photo", "photos"),
-        ("note", "note", "notes"),
-        ("recording", "recording", "recordings"),
-    ):
-        n = int(counts.get(key, 0))
+    for view in views.views():
+        n = int(counts.get(view.name, 0))
         if n:
-            parts.append(f"{n:,} {singular if n == 1 else plural}")
+            parts.append(f"{n:,} {view.words(n)}")
+    return and_join(parts)
+
+
+def and_join(parts: list[str]) -> str:
+    """ "a, b and c" """
     if not parts:
         return ""
     if len(parts) == 1:

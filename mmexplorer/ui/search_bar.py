@@ -25,18 +25,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mmexplorer.ui import icons, theme
-from mmexplorer.ui.audio import LevelMeter
+from mmexplorer.ui import icons, theme, views
 from mmexplorer.ui.drop import has_image_file
+from mmexplorer.ui.microphone import LevelMeter
 
 DEBOUNCE_MS = 280
 
-MODALITIES: tuple[tuple[str | None, str, str], ...] = (
-    (None, "All", "all"),
-    ("photo", "Photos", "photo"),
-    ("note", "Notes", "note"),
-    ("recording", "Recordings", "recording"),
-)
+
+def modality_filters() -> tuple[tuple[str | None, str, str], ...]:
+    """(modality name or None for all, label, icon) of each filter button: All, then the ui's views."""
+    return ((None, "All", "all"), *((v.name, v.plural, v.icon) for v in views.views()))
+
+
 #: (key, label, icon, tooltip) of the sort toggle; the keys are settings.SORTS.
 SORTS: tuple[tuple[str, str, str, str], ...] = (
     ("relevance", "Best match", "bar-chart", "Sort the good matches best first"),
@@ -47,7 +47,6 @@ SORTS: tuple[tuple[str, str, str, str], ...] = (
         "Sort the good matches newest first (when a photo was taken, else the file's date)",
     ),
 )
-RECORDINGS_NOT_SEARCHABLE = "Recordings are catalogued, not searchable yet"
 MIC_TOOLTIP = "Search by speaking: click, say what you are looking for, pause (Esc cancels)"
 MIC_CHECKING = "Looking for a microphone…"
 LISTENING_PLACEHOLDER = "Listening…  pause or click the microphone when done, Esc cancels"
@@ -65,7 +64,6 @@ def _toggle_button(label: str, icon_name: str, object_name: str) -> QToolButton:
     b.setCheckable(True)
     b.setCursor(Qt.CursorShape.PointingHandCursor)
     return b
-
 
 
 class SearchField(QLineEdit):
@@ -193,7 +191,7 @@ class SearchBar(QWidget):
         filters = QHBoxLayout()
         filters.setSpacing(6)
         self.modality_buttons: dict[str | None, QToolButton] = {}
-        for value, label, icon_name in MODALITIES:
+        for value, label, icon_name in modality_filters():
             b = _toggle_button(label, icon_name, "ModalityButton")
             b.setToolTip(f"Show {label.lower()}" if value else "Show every kind of item")
             self._group.addButton(b)
@@ -253,8 +251,9 @@ class SearchBar(QWidget):
         self.also_heard = QLabel()
         self.also_heard.setObjectName("AlsoHeard")
         self.also_heard.setTextFormat(Qt.TextFormat.RichText)
-        self.also_heard.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse
-                                                | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
+        self.also_heard.setTextInteractionFlags(
+            Qt.TextInteractionFlag.LinksAccessibleByMouse | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
+        )
         self.also_heard.setToolTip("Other ways the recogniser heard you: click one to search it instead")
         self.also_heard.linkActivated.connect(self._on_also_heard)
         self.also_heard.hide()
@@ -297,13 +296,17 @@ class SearchBar(QWidget):
             b.setChecked(True)
             self._sort_group.blockSignals(False)
 
-    def set_recordings_searchable(self, searchable: bool) -> None:
-        """The Recordings filter finds nothing until recordings can be searched: say so instead."""
-        b = self.modality_buttons["recording"]
-        b.setEnabled(searchable)
-        b.setToolTip("Show recordings" if searchable else RECORDINGS_NOT_SEARCHABLE)
-        if not searchable and b.isChecked():
-            self.modality_buttons[None].setChecked(True)
+    def set_searchable(self, names: set[str]) -> None:
+        """A filter whose modality cannot be searched now (no model for it) finds nothing: it says so."""
+        for value, b in self.modality_buttons.items():
+            view = views.view_for(value) if value is not None else None
+            if view is None or not view.unsearchable_hint:
+                continue
+            searchable = value in names
+            b.setEnabled(searchable)
+            b.setToolTip(f"Show {view.plural.lower()}" if searchable else view.unsearchable_hint)
+            if not searchable and b.isChecked():
+                self.modality_buttons[None].setChecked(True)
 
     # --- speaking a query -----------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 
 ACCENT_LIGHT = QColor("#3f6ae0")
 ACCENT_DARK = QColor("#7b9cff")
@@ -207,3 +207,14 @@ def apply_theme(app: QApplication, theme: str = "system") -> None:
             "detail_pt": round(base_pt * 1.3, 1),
         }
     )
+
+
+def section_title(text: str) -> QLabel:
+    """A small caps-style section title, as the detail pane's "WHY IT MATCHED"."""
+    title = QLabel(text.upper())
+    title.setObjectName("SectionTitle")
+    f = title.font()
+    f.setPointSizeF(max(7.0, f.pointSizeF() * 0.85))
+    f.setLetterSpacing(f.SpacingType.PercentageSpacing, 108)
+    title.setFont(f)
+    return title

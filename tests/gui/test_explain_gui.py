@@ -631,7 +631,7 @@ def test_once_the_worker_has_warmed_up_related_items_come_without_asking(
     w.host.warmed_up.connect(lambda: events.append("warmed"))
     with qtbot.waitSignal(w.host.index_finished, timeout=120_000):
         w.add_folders([str(tmp_path / "lib")])
-    assert not w._related_auto  # until the maps are fitted, a button asks
+    assert not w.explaining.related_auto  # until the maps are fitted, a button asks
     # the worker embeds the vocabulary and anchors and fits the maps once indexing is done
     qtbot.waitUntil(lambda: "warmed" in events[events.index("indexed") :], timeout=180_000)
     aligned = list((Path(w.host.data_dir) / "align").glob("*-to-*.npz"))

@@ -23,8 +23,8 @@ from gui_helpers import wait_models, wait_results
 from PySide6.QtCore import Qt
 
 from mmexplorer.core.types import TextQuery
-from mmexplorer.ui import audio
-from mmexplorer.ui.audio import ListeningController, level_fraction
+from mmexplorer.ui import microphone as audio
+from mmexplorer.ui.microphone import ListeningController, level_fraction
 from mmexplorer.ui.search_bar import LISTENING_PLACEHOLDER, MIC_CHECKING
 
 HEARD = "budget meeting on friday"
@@ -166,7 +166,7 @@ def test_the_window_asks_for_a_microphone_off_the_gui_thread(qtbot, make_window,
         asked.append(threading.get_ident())
         return real()
 
-    import mmexplorer.ui.main_window as mw
+    import mmexplorer.ui.window_speech as mw
 
     monkeypatch.setattr(mw, "microphone_status", spy)
     w = make_window(engine_factory=factory())

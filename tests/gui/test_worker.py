@@ -13,7 +13,16 @@ from mmexplorer import settings as settings_mod
 from mmexplorer.core.types import ErrorInfo, ErrorKind, FusionWeights, ImageQuery, TextQuery
 from mmexplorer.devtools.synth import make_note_library
 from mmexplorer.ui.thumbs import ThumbnailLoader
-from mmexplorer.worker import WorkerHost
+from mmexplorer.worker import (
+    AddRootsRequest,
+    DetailRequest,
+    IndexRequest,
+    OpenRequest,
+    SearchRequest,
+    ShutdownRequest,
+    Worker,
+    WorkerHost,
+)
 
 
 @pytest.fixture
@@ -63,6 +72,63 @@ def test_engine_is_created_and_used_on_one_non_gui_thread(qtbot, folder):
     assert base.engines[0].closed
 
 
+@pytest.fixture
+def bare_worker(qtbot):
+    """A Worker on its own QThread, driven through its one envelope (no WorkerHost in between)."""
+    from PySide6.QtCore import QThread
+
+    threads: list[QThread] = []
+
+    def make(**options) -> Worker:
+        thread = QThread()
+        worker = Worker(factory(**options))
+        worker.moveToThread(thread)
+        thread.start()
+        threads.append(thread)
+        return worker
+
+    yield make
+    for thread in threads:
+        assert thread.wait(10_000)
+
+
+def test_the_worker_answers_each_request_by_its_id(qtbot, bare_worker, folder, data_dir):
+    w = bare_worker()
+    answers: list[tuple[int, object]] = []
+    w.finished.connect(lambda rid, payload: answers.append((rid, payload)))
+    progressed: list[int] = []
+    w.progressed.connect(lambda rid, _p: progressed.append(rid))
+    w.submit(OpenRequest(str(data_dir), "tiny-random", request_id=1))
+    w.submit(AddRootsRequest(2, (str(folder),)))
+    with qtbot.waitSignal(w.finished, timeout=10_000, check_params_cb=lambda rid, _report: rid == 3) as done:
+        w.submit(IndexRequest(3, None))
+    assert done.args[1].added == 42 and set(progressed) == {3}
+    with qtbot.waitSignal(w.finished, timeout=10_000, check_params_cb=lambda rid, _r: rid == 4) as found:
+        w.submit(SearchRequest(4, TextQuery("marathon"), k=5))
+    assert found.args[1] and found.args[1][0].path.endswith(".txt")
+    with qtbot.waitSignal(w.failed, timeout=10_000) as failed:
+        w.submit(DetailRequest(5, 10_000))  # no such item
+    assert failed.args[0] == 5 and isinstance(failed.args[1], ErrorInfo)
+    assert [rid for rid, _ in answers] == [1, 2, 3, 4], "an answer came for a request not made"
+    w.submit(ShutdownRequest())
+
+
+def test_a_newer_request_replaces_one_of_its_type_still_waiting(qtbot, bare_worker, folder, data_dir):
+    w = bare_worker(search_delay=0.2)
+    w.submit(OpenRequest(str(data_dir), "tiny-random", request_id=1))
+    w.submit(AddRootsRequest(2, (str(folder),)))
+    with qtbot.waitSignal(w.finished, timeout=10_000, check_params_cb=lambda rid, _r: rid == 3):
+        w.submit(IndexRequest(3, None))
+    searched: list[int] = []
+    w.finished.connect(lambda rid, _results: searched.append(rid))
+    for rid in range(10, 15):  # faster than a search takes: the inbox keeps the newest only
+        w.submit(SearchRequest(rid, TextQuery(f"note {rid}")))
+    qtbot.waitUntil(lambda: 14 in searched, timeout=10_000)
+    qtbot.wait(300)
+    assert searched[-1] == 14 and len(searched) < 5, searched
+    w.submit(ShutdownRequest())
+
+
 def test_only_the_newest_search_is_delivered(qtbot, host, folder):
     h = host(search_delay=0.15)
     with qtbot.waitSignal(h.index_finished, timeout=10_000):
@@ -78,6 +144,8 @@ def test_only_the_newest_search_is_delivered(qtbot, host, folder):
     qtbot.wait(400)
     assert got == [last], f"stale results were delivered: {got} (first was {first})"
     assert not h.search_pending
+    # replaced and answered requests are not kept (a spoken query's samples would pile up)
+    qtbot.waitUntil(lambda: not h._sent, timeout=5_000)
 
 
 def test_cancel_works_while_the_worker_is_busy_indexing(qtbot, host, folder):
