@@ -38,6 +38,7 @@ from mmexplorer.ui import icons, theme, views
 from mmexplorer.ui.audio import RecordingView
 from mmexplorer.ui.explain import CHIP_STYLE, ExplainView, RelatedStrip, WeightBar
 from mmexplorer.ui.host import ThumbnailSource
+from mmexplorer.ui.result_text import support_text
 from mmexplorer.ui.results import (
     THUMB_SIDE,
     PixmapCache,
@@ -113,7 +114,9 @@ RelevanceBar = WeightBar  # the relevance bar of a match row: the same thin bar 
 def _raw_tooltip(c: Component) -> str:
     if c.space == "lexical":
         return f"{component_label(c)}: {c.raw:.0%} of the query's words found (relevance {c.relevance:.2f})"
-    return f"{component_label(c)}: cosine {c.raw:.3f} in the {c.space} space, calibrated to {c.relevance:.2f}"
+    tip = f"{component_label(c)}: cosine {c.raw:.3f} in the {c.space} space, calibrated to {c.relevance:.2f}"
+    said = support_text(c)
+    return f"{tip}; {said}" if said else tip
 
 
 class MatchView(QWidget):
@@ -167,9 +170,11 @@ class MatchView(QWidget):
         self.strength.setProperty("weak", not result.relevant)
         self.strength.style().unpolish(self.strength)
         self.strength.style().polish(self.strength)
+        row = 0
         for i, c in enumerate(result.components):
-            # name and relevance on one line, then the bar (relevance x weight: what the component
-            # adds) with the weight beside it
+            # name and relevance on one line, then the bar (relevance x weight x support: what the
+            # component adds) with the weight beside it, then, for evidence read from other evidence
+            # (a caption), how far it counts
             name = QLabel(component_label(c))
             name.setMinimumWidth(40)
             name.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -180,23 +185,34 @@ class MatchView(QWidget):
             weight.setObjectName("Muted")
             weight.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             bar = RelevanceBar()
-            bar.set_value(c.relevance * c.weight, strong=result.relevant)
+            bar.set_value(c.relevance * c.weight * c.support, strong=result.relevant)
             tip = _raw_tooltip(c)
             for w in (name, value, weight, bar):
                 w.setToolTip(tip)
-            r = 2 * i
-            self._grid.addWidget(name, r, 0)
-            self._grid.addWidget(value, r, 1)
-            self._grid.addWidget(bar, r + 1, 0, Qt.AlignmentFlag.AlignVCenter)
-            self._grid.addWidget(weight, r + 1, 1)
+            self._grid.addWidget(name, row, 0)
+            self._grid.addWidget(value, row, 1)
+            self._grid.addWidget(bar, row + 1, 0, Qt.AlignmentFlag.AlignVCenter)
+            self._grid.addWidget(weight, row + 1, 1)
             if i:
-                self._grid.setRowMinimumHeight(r, name.sizeHint().height() + 6)
+                self._grid.setRowMinimumHeight(row, name.sizeHint().height() + 6)
+            row += 2
+            said = support_text(c)
+            if said:
+                why = QLabel(said[0].upper() + said[1:])
+                why.setObjectName("Muted")
+                why.setWordWrap(True)
+                why.setToolTip(tip)
+                self._grid.addWidget(why, row, 0, 1, 2)
+                row += 1
             self._rows.append((name, value, weight, bar))
         several = len(result.components) > 1
         if not result.components:
             self.note.setText("")
         elif not result.relevant:
             self.note.setText("Below the relevance cutoff: a weak match, shown because you asked for it.")
+        elif any(c.support < 1.0 for c in result.components):
+            self.note.setText("A caption is the captioner's reading of the picture: it counts as far as the "
+                              "picture's own pixels show the same.")
         elif several:
             self.note.setText("Each way it matched counts with its weight; together they make the relevance.")
         else:

@@ -55,6 +55,7 @@ from mmexplorer.ui.heatmap import (  # noqa: F401
     where_words,
 )
 from mmexplorer.ui.related import RELATED_SHOWN, RelatedStrip, RelatedTile  # noqa: F401
+from mmexplorer.ui.result_text import support_text
 from mmexplorer.ui.results import (
     component_label,
     display_name,
@@ -122,6 +123,7 @@ class ComponentBars(QWidget):
                 item.widget().hide()
                 item.widget().deleteLater()
         self._rows = []
+        row = 0
         for i, c in enumerate(components):
             name = QLabel(component_label(c))
             name.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -131,23 +133,32 @@ class ComponentBars(QWidget):
             weight = QLabel(f"× weight {format_weight(c.weight)}")
             weight.setObjectName("Muted")
             weight.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            bar = WeightBar(c.relevance * c.weight, strong=strong)
+            bar = WeightBar(c.relevance * c.weight * c.support, strong=strong)
+            said = support_text(c)
             tip = f"{component_label(c)}: raw score {c.raw:.3f} in the {c.space} space, relevance {c.relevance:.2f}"
+            tip = f"{tip}; {said}" if said else tip
             for w in (name, value, weight, bar):
                 w.setToolTip(tip)
-            r = 2 * i
-            self._grid.addWidget(name, r, 0)
-            self._grid.addWidget(value, r, 1)
-            self._grid.addWidget(bar, r + 1, 0, Qt.AlignmentFlag.AlignVCenter)
-            self._grid.addWidget(weight, r + 1, 1)
+            self._grid.addWidget(name, row, 0)
+            self._grid.addWidget(value, row, 1)
+            self._grid.addWidget(bar, row + 1, 0, Qt.AlignmentFlag.AlignVCenter)
+            self._grid.addWidget(weight, row + 1, 1)
             if i:
-                self._grid.setRowMinimumHeight(r, name.sizeHint().height() + 6)
+                self._grid.setRowMinimumHeight(row, name.sizeHint().height() + 6)
+            row += 2
+            if said:
+                why = QLabel(said[0].upper() + said[1:])
+                why.setObjectName("Muted")
+                why.setWordWrap(True)
+                self._grid.addWidget(why, row, 0, 1, 2)
+                row += 1
             self._rows.append((c, bar))
 
     def rows(self) -> list[str]:
         """Each row as shown ("Photo pixels 0.91 × weight 1.0")."""
         return [
             f"{component_label(c)} {format_relevance(c.relevance)} × weight {format_weight(c.weight)}"
+            + (f" ({support_text(c)})" if support_text(c) else "")
             for c, _ in self._rows
         ]
 

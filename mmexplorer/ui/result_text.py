@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from mmexplorer.core import evidence
 from mmexplorer.core.names import display_path
 from mmexplorer.core.types import Component, SearchResult
 from mmexplorer.ui import views
@@ -34,26 +35,24 @@ def format_weight(value: float) -> str:
     return text + "0" if text.endswith(".") else text
 
 
-_COMPONENT_LABELS = {
-    ("image", "pixels"): "Photo pixels",
-    ("text", "chunk"): "Note text (best chunk)",
-    ("text", "caption"): "Photo caption",
-    ("text", "transcript"): "Spoken words (transcript)",
-    ("sound", "sound"): "Sound",
-    ("lexical", "name"): "File or folder name",
-    ("lexical", "words"): "Exact words",
-}
-
-
 def component_label(c: Component) -> str:
-    """What a way of matching is called on screen ("Photo pixels", "Exact words")."""
-    return _COMPONENT_LABELS.get((c.space, c.via), f"{c.space.title()} ({c.via})")
+    """What a way of matching is called on screen ("Photo pixels", "Exact words"): core.evidence's label."""
+    return evidence.label(c)
+
+
+def support_text(c: Component) -> str:
+    """How far a component read from another counts, in words ("" when it counts fully): a caption
+    the pixels do not show is "not counted: the photo pixels do not show what the photo caption says"."""
+    return evidence.support_note(c)
 
 
 def describe_component(c: Component) -> str:
-    """ "Photo pixels 0.91 × weight 1.0" (the weight is said when it is not 1)."""
+    """ "Photo pixels 0.91 × weight 1.0" (the weight is said when it is not 1, and a derived component's
+    support when it does not count fully)."""
     text = f"{component_label(c)} {format_relevance(c.relevance)}"
-    return text if c.weight >= 1.0 else f"{text} × weight {format_weight(c.weight)}"
+    text = text if c.weight >= 1.0 else f"{text} × weight {format_weight(c.weight)}"
+    note = support_text(c)
+    return f"{text} ({note})" if note else text
 
 
 def describe_matches(result: SearchResult) -> str:
