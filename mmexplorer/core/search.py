@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 
 from mmexplorer.core import catalog as cat
-from mmexplorer.core import names
+from mmexplorer.core import modalities, names
 from mmexplorer.core import relevance as rel
 from mmexplorer.core.errors import DecodeError, UsageError
 from mmexplorer.core.spaces import Spaces, VectorSpace
@@ -79,6 +79,7 @@ from mmexplorer.core.types import (
     Query,
     SearchResult,
     Segment,
+    Space,
     TextQuery,
 )
 
@@ -209,7 +210,7 @@ class Searcher:
             v = index.reconstruct(np.asarray(ids, dtype=np.int64)).mean(axis=0)
             kind = "image" if space.takes_images else "text"
             probes.append((space, v / max(float(np.linalg.norm(v)), 1e-12), kind))
-        text = self._item_text(chunk_ids)
+        text = self.item_text(chunk_ids)
         if text:
             have = {p[0].key for p in probes}
             for space in reachable:
@@ -234,6 +235,26 @@ class Searcher:
         while len(self._recent) > QUERY_CACHE_SIZE:
             self._recent.popitem(last=False)
         return vector
+
+    def rank(
+        self,
+        probes: list[tuple[VectorSpace, np.ndarray, str]],
+        *,
+        k: int,
+        modality: Modality | None,
+        weights: FusionWeights,
+        exclude: int | None = None,
+        lexical: str | None = None,
+    ) -> list[SearchResult]:
+        """Results for ready probes ((space, unit vector, query kind)), scored and fused as `search` does.
+
+        For callers that build their own probes (core.align's related items through the maps).
+        """
+        return self._fused(probes, k=k, modality=modality, weights=weights, exclude=exclude, lexical=lexical)
+
+    def scorer(self, space: VectorSpace, q: np.ndarray, kind: str) -> Callable[[np.ndarray], np.ndarray]:
+        """raw cosines -> relevance in [0, 1] for the query vector `q` of a kind ("text", "image", ...) in a space."""
+        return self._scorer(space, q, kind)
 
     # -- relevance ----------------------------------------------------------------------------
     def relevance_map(
@@ -314,7 +335,7 @@ class Searcher:
         """The spaces a query may search: all, or those holding the requested modality."""
         return [s for s in self.spaces.values() if modality is None or modality in s.modalities]
 
-    def _item_text(self, chunk_ids: list[tuple[str, int]]) -> str:
+    def item_text(self, chunk_ids: list[tuple[str, int]]) -> str:
         """An item's text as the catalog holds it (its chunks in order), without reading the file."""
         rows = sorted(
             (c for c in self.catalog.chunks(vid for _s, vid in chunk_ids).values() if c.text),
@@ -421,8 +442,8 @@ class Searcher:
                     best_chunk[item_id] = chunk_id
         rows = catalog.items(per_item)
         chunk_rows = catalog.chunks(best_chunk.values())
-        # A photo's text-space chunk is its generated caption (core.indexer.caption).
-        photo_ids = [i for i, r in rows.items() if r.modality == Modality.PHOTO.value]
+        # A captioned item's (a photo's) text-space chunk is its generated caption (core.indexer.caption).
+        photo_ids = [i for i, r in rows.items() if _captioned(r.modality)]
         captions = catalog.captions(photo_ids) if photo_ids else {}
         results = []
         for item_id, components in per_item.items():
@@ -432,7 +453,7 @@ class Searcher:
             if modality is not None and row.modality != modality.value:
                 continue
             caption = None
-            if row.modality == Modality.PHOTO.value:
+            if _captioned(row.modality):
                 caption = captions.get(item_id) or None
                 components = [_via_caption(c) for c in components]
                 best_chunk.pop(item_id, None)  # its matched text is the caption, reported as such
@@ -463,7 +484,7 @@ class Searcher:
         found = self._best_segments(timed, text_queries, lexical) if timed else {}
         # A recording matched by sound alone (or more by sound than by words) points at its best window.
         for r in results:
-            if r.item_id in sound_window and (r.item_id not in found or r.components[0].space == "sound"):
+            if r.item_id in sound_window and (r.item_id not in found or r.components[0].space == Space.SOUND.value):
                 found[r.item_id] = sound_window[r.item_id]
         if found:
             results = [dataclasses.replace(r, segment=found[r.item_id]) if r.item_id in found else r for r in results]
@@ -556,9 +577,15 @@ class Searcher:
         return float(rel.noisy_or(values))
 
 
+def _captioned(modality: str) -> bool:
+    """Whether items of this modality get generated captions (its entry in core.modalities)."""
+    entry = modalities.MODALITY_REGISTRY.get(modality)  # type: ignore[call-overload]
+    return entry is not None and entry.captioned
+
+
 def _via_caption(component: Component) -> Component:
     """A photo reached through its caption chunk in the text space matched "via caption"."""
-    if component.space == "text" and component.via == "chunk":
+    if component.space == Space.TEXT.value and component.via == "chunk":
         return Component(component.space, "caption", component.raw, component.relevance, component.weight)
     return component
 
