@@ -310,6 +310,11 @@ class VectorSpace:
         self._index = index
         return index
 
+    @property
+    def open_index(self) -> VectorIndex | None:
+        """The index if it is open now (None: not opened yet, or never made); opens nothing."""
+        return self._index
+
     def writable_index(self) -> VectorIndex:
         """The index new vectors go to (created with the encoder's dim if the space is new)."""
         index = self.index(self.encoder().dim)
@@ -472,7 +477,7 @@ class Spaces(Mapping[Space, VectorSpace]):
         """
         started = []
         for key, space in self._spaces.items():
-            index = space._index
+            index = space.open_index
             if index is None or key in self._rebuilding:
                 continue
             spec = index.target_spec()
