@@ -153,6 +153,11 @@ def entry_of(modality: Modality | str) -> ModalityEntry:
     return MODALITY_REGISTRY[Modality(modality)]
 
 
+def find(name: str) -> ModalityEntry | None:
+    """The entry of a modality by name (None: not registered, e.g. a row left by an unregistered one)."""
+    return next((e for m, e in MODALITY_REGISTRY.items() if m.value == name), None)
+
+
 def names() -> tuple[str, ...]:
     """The registered modalities' names, in the order they were registered."""
     return tuple(m.value for m in MODALITY_REGISTRY)
@@ -226,6 +231,7 @@ __all__ = [
     "ModalityEntry",
     "default_handlers",
     "entry_of",
+    "find",
     "in_words",
     "names",
     "reaching",

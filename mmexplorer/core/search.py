@@ -579,7 +579,7 @@ class Searcher:
 
 def _captioned(modality: str) -> bool:
     """Whether items of this modality get generated captions (its entry in core.modalities)."""
-    entry = modalities.MODALITY_REGISTRY.get(modality)  # type: ignore[call-overload]
+    entry = modalities.find(modality)
     return entry is not None and entry.captioned
 
 
