@@ -18,6 +18,7 @@ from dataclasses import asdict
 from typing import Any
 
 from mmexplorer import __version__
+from mmexplorer.core import modalities
 from mmexplorer.core.errors import MMExplorerError, UsageError
 from mmexplorer.core.names import display_path
 from mmexplorer.core.types import ImageQuery, Space, TextQuery
@@ -85,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio", metavar="FILE", help="say the query: transcribe this recording and search for what was said")
     p.add_argument("--speech-model", metavar="SPEC", help="speech model for --audio (default: the library's)")
     p.add_argument("-k", type=int, default=10, help="number of results (default 10)")
-    p.add_argument("--modality", choices=("photo", "note", "recording"))
+    p.add_argument("--modality", choices=modalities.names())
     p.add_argument("--model", help="image model spec (default: the one the library was indexed with)")
     p.add_argument(
         "--weights",
@@ -488,9 +489,10 @@ def _explanation_json(e: Any) -> dict[str, Any]:
         obj["heatmap"] = _heatmap_json(e.heatmap)
     if e.heatmap_a is not None:
         obj["heatmap_a"] = _heatmap_json(e.heatmap_a)
-    if e.b_modality is not None and e.b_modality.value == "note":
+    locate = modalities.entry_of(e.b_modality).locate if e.b_modality is not None else None
+    if locate == modalities.LOCATE_CHUNK:
         obj["spans"] = [{"start": s.start, "end": s.end, "text": s.text, "weight": round(s.weight, 6)} for s in e.spans]
-    if e.b_modality is not None and e.b_modality.value == "recording":
+    if locate == modalities.LOCATE_SEGMENT:
         obj["segments"] = [
             {"start_s": s.start_s, "end_s": s.end_s, "text": s.text, "weight": round(s.weight, 6)} for s in e.segments
         ]

@@ -55,13 +55,16 @@ def setup_logging(data_dir: Path, *, level: int = logging.INFO, stderr: bool = F
     handler.setFormatter(logging.Formatter(_FORMAT))
     root.addHandler(handler)
     _handler = handler
-    if stderr and not any(getattr(h, "_mmexplorer_stderr", False) for h in root.handlers):
-        err = logging.StreamHandler(sys.stderr)
+    if stderr and not any(isinstance(h, StderrHandler) for h in root.handlers):
+        err = StderrHandler(sys.stderr)
         err.setLevel(logging.WARNING)
         err.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        err._mmexplorer_stderr = True  # type: ignore[attr-defined]
         root.addHandler(err)
     return log_path
+
+
+class StderrHandler(logging.StreamHandler):
+    """Warnings on stderr, added once however often logging is set up."""
 
 
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):

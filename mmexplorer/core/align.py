@@ -556,7 +556,7 @@ def related(
         v = _unit(index.reconstruct(np.asarray(ids, dtype=np.int64)).mean(axis=0))[0].astype(np.float32)
         native[space.key] = v
         probes.append((space, v, "image" if space.takes_images else "text"))
-    text = searcher._item_text(chunk_ids)
+    text = searcher.item_text(chunk_ids)
     for space in aligner.spaces.values():
         if space.key in native or space.ntotal == 0:
             continue
@@ -576,7 +576,7 @@ def related(
     for modality in _modalities(aligner.spaces.values()):
         mine = [p for p in probes if modality in p[0].modalities]
         out[modality] = (
-            searcher._fused(mine, k=k, modality=modality, weights=weights, exclude=item_id)[:k] if mine else []
+            searcher.rank(mine, k=k, modality=modality, weights=weights, exclude=item_id)[:k] if mine else []
         )
     return out
 

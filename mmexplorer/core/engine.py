@@ -23,14 +23,19 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 
 from mmexplorer.core import catalog as cat
-from mmexplorer.core import paths
+from mmexplorer.core import modalities, paths
 from mmexplorer.core.align import Aligner
-from mmexplorer.core.errors import CatalogError, ModelUnavailableError, UsageError
+from mmexplorer.core.errors import CatalogError, DecodeError, UsageError
 from mmexplorer.core.index import VectorIndex
 from mmexplorer.core.indexer import Indexer
 from mmexplorer.core.lock import CHECKING, LibraryLock
+from mmexplorer.core.matrix import similarity_matrix
+from mmexplorer.core.modalities import default_handlers
 from mmexplorer.core.relevance import RelevanceCache
 from mmexplorer.core.search import Searcher
+from mmexplorer.core.services.captions import Captions
+from mmexplorer.core.services.sound import Sound
+from mmexplorer.core.services.speech import Speech
 from mmexplorer.core.spaces import SpaceOptions, Spaces, VectorSpace
 from mmexplorer.core.types import (
     CaptionReport,
@@ -47,7 +52,6 @@ from mmexplorer.core.types import (
     Progress,
     Query,
     SearchResult,
-    Segment,
     Space,
     Transcript,
     TranscriptionStatus,
@@ -91,9 +95,15 @@ class Engine:
         self.spaces = Spaces(
             self.catalog, self.options, requested={Space.IMAGE: image_model, Space.SOUND: sound_model}
         )
-        self.requested_speech_model = _checked_speech_spec(speech_model)
-        self.speech = _speech_slot(self, device, on_model_status)
-        self._hotwords: tuple[str | None, list[str]] = (None, [])
+        self.speech_service = Speech(
+            self.catalog,
+            self.write_lock,
+            lambda: self.catalog.get_meta(_GENERATION_KEY),
+            requested=speech_model,
+            device=device,
+            on_status=on_model_status,
+        )
+        self.speech = self.speech_service.slot  # the speech model, loaded on first need
         self.searcher = Searcher(
             self.catalog, self.spaces, cache=RelevanceCache(paths.calibration_dir(self.data_dir))
         )
@@ -101,8 +111,8 @@ class Engine:
         self._aligner: Aligner | None = None  # alignment maps, made on first `related`
         self._explainer_obj: Explainer | None = None  # made on first `explain` or `warm_up`
         self._generation = self.catalog.get_meta(_GENERATION_KEY)  # the last write this Engine has seen
-        self._captioner: Any = None  # loaded on the first caption_photos (issue 10)
-        self._captioner_spec: str | None = None
+        self.captions = Captions(self.catalog, self.spaces[Space.TEXT], self.options, self._writing)
+        self.sound = Sound(self.catalog, self.spaces, self._writing)
         # Reconciling writes; while another process indexes, its unsaved vectors are not lost items.
         if self.write_lock.try_acquire(purpose=CHECKING):
             try:
@@ -274,11 +284,11 @@ class Engine:
         for space in self.spaces.values():
             if space.wants_new_model:
                 space.encoder()
-        self._prepare_speech()
-        self._queue_missing_sound()
+        self.speech_service.prepare()
+        self.sound.queue_missing()
+        handlers = default_handlers(self.spaces, self.speech_service.ingest_context(sound=self.sound_enabled))
         indexer = Indexer(
-            self.catalog, self.spaces, handlers=(handlers := self._handlers()), exclude=[self.data_dir],
-            batch_size=self.indexer_batch_size,
+            self.catalog, self.spaces, handlers=handlers, exclude=[self.data_dir], batch_size=self.indexer_batch_size
         )
         finished: list[Progress] = []  # "done" is said after the relevance maps below, as the last news
 
@@ -289,11 +299,7 @@ class Engine:
                 progress(p)
 
         report = indexer.run(chosen, progress=relay, cancel=cancel)
-        recorder = handlers.get(Modality.RECORDING)
-        if getattr(recorder, "load_attempted", False):
-            error = getattr(recorder, "sound_error", None)
-            with self.catalog.transaction():
-                self.catalog.set_meta(_SOUND_ERROR_KEY, error or "")
+        self.sound.record_run(handlers.values())
         if not report.cancelled and report.encoded:
             try:
                 def say(space: str) -> None:
@@ -313,52 +319,30 @@ class Engine:
         """Switch each space to the index kind its size calls for (see `Spaces.optimise`)."""
         return self.spaces.optimise(background=background)
 
-    # -- captions (issue 10) ----------------------------------------------------------------
+    # -- captions (issue 10): core.services.captions -------------------------------------------
     @property
     def caption_spec(self) -> str:
         """The captioner this library uses (remembered in its catalog; default blip-base)."""
-        from mmexplorer.core.models.registry import DEFAULT_CAPTION_MODEL
-
-        return self.catalog.get_meta(_CAPTION_SPEC_KEY) or DEFAULT_CAPTION_MODEL
+        return self.captions.spec
 
     def set_caption_model(self, spec: str) -> str:
         """Remember a captioner for this library and turn captioning on (raises UsageError for a bad spec).
 
         Photos captioned by another model are captioned again on the next `caption_photos`.
         """
-        from mmexplorer.core.models.registry import parse_caption_spec
-
-        parsed = parse_caption_spec(spec)
-        name = str(parsed.path) if parsed.path is not None else parsed.name
-        with self.catalog.transaction():
-            self.catalog.set_meta(_CAPTION_SPEC_KEY, name)
-            self.catalog.set_meta(_CAPTIONS_ON_KEY, "1")
-        if self._captioner is not None and self._captioner_spec != name:
-            self._captioner.release()
-            self._captioner = None
-        return name
+        return self.captions.set_model(spec)
 
     @property
     def captions_enabled(self) -> bool:
-        return self.catalog.get_meta(_CAPTIONS_ON_KEY) != "0"
+        return self.captions.enabled
 
     def set_captions_enabled(self, enabled: bool) -> None:
         """Turn photo captioning on or off for this library (stored captions stay, and stay searchable)."""
-        with self.catalog.transaction():
-            self.catalog.set_meta(_CAPTIONS_ON_KEY, "1" if enabled else "0")
+        self.captions.set_enabled(enabled)
 
     def captioner(self) -> Any:
         """The library's captioner, loaded on first use (raises ModelUnavailableError, UsageError)."""
-        spec = self.caption_spec
-        if self._captioner is None or self._captioner_spec != spec:
-            from mmexplorer.core.models.caption import load_caption_model
-
-            if self._captioner is not None:
-                self._captioner.release()
-            self._captioner = None
-            self._captioner = load_caption_model(spec, device=self.options.device, on_status=self.options.on_status)
-            self._captioner_spec = spec
-        return self._captioner
+        return self.captions.captioner()
 
     def caption_photos(
         self,
@@ -366,69 +350,12 @@ class Engine:
         cancel: Callable[[], bool] | None = None,
         pause: Any = None,
     ) -> CaptionReport:
-        """Caption the indexed photos that need it and embed the captions in the text space.
-
-        Runs after indexing, in small batches: `cancel` is asked between them, and a set `pause`
-        (a threading.Event) holds the run until it is cleared. A captioner that cannot be loaded
-        leaves the photos uncaptioned; the report (and `status`) says why.
-
-        Raises:
-            LibraryBusyError: another process is writing to this library.
-        """
-        from mmexplorer.core.indexer.caption import CaptionPass
-
-        if not self.captions_enabled:
-            return CaptionReport(reason="captions are off for this library")
-        with self._writing():
-            report = CaptionPass(self.catalog, self.spaces[Space.TEXT], self._loaded_captioner).run(
-                progress=progress, cancel=cancel, pause=pause
-            )
-            with self.catalog.transaction():
-                self.catalog.set_meta(_CAPTION_REASON_KEY, report.reason)
-                if self._captioner is not None and not report.reason:
-                    self.catalog.set_meta(_CAPTION_MODEL_KEY, f"{self.caption_spec}\n{self._captioner.model_id}")
-        return report
-
-    def _loaded_captioner(self) -> Any:
-        return self.captioner()
+        """Caption the indexed photos that need it and embed the captions (see `Captions.run`)."""
+        return self.captions.run(progress=progress, cancel=cancel, pause=pause)
 
     def caption_status(self) -> CaptionStatus:
         """How far captioning is: photos captioned by the library's captioner, and why not, if not."""
-        from mmexplorer.core.models.caption import estimate_seconds_per_photo
-        from mmexplorer.core.models.registry import caption_model_entry
-
-        spec = self.caption_spec
-        model_id = None
-        if self._captioner is not None and self._captioner_spec == spec:
-            model_id = self._captioner.model_id
-        else:
-            stored_spec, _, stored_id = (self.catalog.get_meta(_CAPTION_MODEL_KEY) or "").partition("\n")
-            if stored_spec == spec and stored_id:
-                model_id = stored_id
-        captioned, total = self.catalog.caption_counts(model_id)
-        entry = caption_model_entry(spec)
-        device = self._captioner.device if self._captioner is not None else self.options.device
-        if device == "auto":  # asking torch for a GPU would make `status` import it: only if loaded already
-            import sys
-
-            device = "cpu"
-            if "torch" in sys.modules:
-                from mmexplorer.core.models.device import select_device
-
-                device = select_device("auto")
-        try:
-            estimate = estimate_seconds_per_photo(spec, device=device)
-        except Exception:  # noqa: BLE001 - an estimate is a nicety; a bad spec is reported when used
-            estimate = None
-        return CaptionStatus(
-            enabled=self.captions_enabled,
-            model=spec,
-            captioned=captioned,
-            total=total,
-            reason=self.catalog.get_meta(_CAPTION_REASON_KEY) or "",
-            approx_mb=entry.approx_mb if entry else None,
-            s_per_photo=estimate,
-        )
+        return self.captions.status()
 
     # -- search -----------------------------------------------------------------------------
     def search(
@@ -461,14 +388,16 @@ class Engine:
         no space (or have no vectors yet) score 0 with each other.
 
         Args:
-            item_ids: up to MATRIX_MAX distinct indexed item ids, in the order of the rows.
+            item_ids: up to core.matrix.MATRIX_MAX distinct indexed item ids, in the order of the rows.
             weights: fusion weights (None: the library's).
             calibrated: False gives the raw cosine instead (the largest over the spaces a pair
                 shares, clipped to [0, 1]): it shows how the items spread even where no pair is
                 relevant, but cosines of different spaces are not comparable.
         """
         self._catch_up_reading()
-        return _similarity_matrix(self, list(item_ids), weights or self.fusion_weights(), calibrated=calibrated)
+        return similarity_matrix(
+            self.catalog, self.spaces, self.searcher, list(item_ids), weights or self.fusion_weights(), calibrated=calibrated
+        )
 
     def related(
         self,
@@ -525,44 +454,25 @@ class Engine:
             self.catalog.set_meta(_WEIGHTS_KEY, json.dumps(dataclasses.asdict(weights)))
         return weights
 
-    # -- speech -----------------------------------------------------------------------------
+    # -- speech (issue 9): core.services.speech ------------------------------------------------
     @property
     def speech_model_spec(self) -> str:
         """The speech model: asked for, else the one the library's transcripts were made with, else the default."""
-        from mmexplorer.core.models.speech import DEFAULT_SPEECH_MODEL
+        return self.speech_service.spec
 
-        return self.requested_speech_model or self.catalog.get_meta(_SPEECH_SPEC_KEY) or DEFAULT_SPEECH_MODEL
+    @property
+    def requested_speech_model(self) -> str | None:
+        return self.speech_service.requested
 
     def transcript(self, item_id: int) -> Transcript | None:
         """A recording's transcript (None: not a recording, or not transcribed yet)."""
-        row = self.catalog.item(item_id)
-        if row is None or row.modality != Modality.RECORDING.value or row.status != cat.INDEXED:
-            return None
-        return Transcript(tuple(self.catalog.segments(item_id)), row.language, row.speech_model or "")
+        return self.speech_service.transcript(item_id)
 
     def hear_query(
         self, audio: np.ndarray | str | os.PathLike[str], *, sample_rate: int = 16000, biased: bool = True
     ) -> Heard:
-        """What was said in a spoken query: the best reading and the recogniser's next-best ones.
-
-        Recognition is biased toward the library's own words (`hotwords`); see `SpeechModel.hear`.
-
-        Args:
-            audio: samples (mono, or (n, channels)) at `sample_rate`, or an audio file.
-            sample_rate: the samples' rate (resampled to 16 kHz).
-            biased: bias recognition toward the library's words (False: plain Whisper, to measure it).
-
-        Raises:
-            DecodeError: the file cannot be decoded. ModelUnavailableError: no speech model here.
-        """
-        from mmexplorer.core.media import recordings
-
-        if isinstance(audio, (str, os.PathLike)):
-            samples = recordings.load_audio(Path(audio))
-        else:
-            samples = recordings.resample(np.asarray(audio), sample_rate)
-        model = self.speech.model()
-        return model.hear(samples, hotwords=self.hotwords() if biased else (), prefer=self.speech_languages())
+        """What was said in a spoken query: the best reading and the next-best ones (see `Speech.hear`)."""
+        return self.speech_service.hear(audio, sample_rate=sample_rate, biased=biased)
 
     def transcribe_query(
         self, audio: np.ndarray | str | os.PathLike[str], *, sample_rate: int = 16000, biased: bool = True
@@ -571,171 +481,30 @@ class Engine:
         return self.hear_query(audio, sample_rate=sample_rate, biased=biased).text
 
     def hotwords(self, n: int = 60) -> list[str]:
-        """The library's most frequent distinctive words (notes, transcripts, folder names).
-
-        Kept in memory and in the catalog until the library is written to again.
-        """
-        from mmexplorer.core.models.speech import distinctive_words
-
-        generation = self.catalog.get_meta(_GENERATION_KEY)
-        if self._hotwords[0] == generation and generation is not None:
-            return self._hotwords[1][:n]
-        stored = self.catalog.get_meta(_HOTWORDS_KEY)
-        try:
-            cached = json.loads(stored) if stored else None
-        except ValueError:
-            cached = None
-        if isinstance(cached, dict) and cached.get("generation") == generation and cached.get("n", 0) >= n:
-            words = [str(w) for w in cached.get("words", [])]
-        else:
-            texts = list(self.catalog.item_texts())
-            roots = self.catalog.roots()
-            folders = {os.path.dirname(p) for p in self.catalog.items_under(roots)} if roots else set()
-            for folder in folders:
-                below = next((folder[len(r):] for r in roots if folder.startswith(r)), folder)
-                texts.append(below.replace(os.sep, " ").replace("_", " ").replace("-", " "))
-            words = distinctive_words(texts, n=n)
-            record = json.dumps({"generation": generation, "n": n, "words": words})
-            if self.write_lock.held:
-                with self.catalog.transaction():
-                    self.catalog.set_meta(_HOTWORDS_KEY, record)
-            elif self.write_lock.try_acquire(purpose=CHECKING):  # a cache: skipped while another process writes
-                try:
-                    with self.catalog.transaction():
-                        self.catalog.set_meta(_HOTWORDS_KEY, record)
-                finally:
-                    self.write_lock.release()
-        self._hotwords = (generation, words)
-        return words[:n]
+        """The library's most frequent distinctive words (notes, transcripts, folder names)."""
+        return self.speech_service.hotwords(n)
 
     def transcription_status(self) -> TranscriptionStatus:
         """The library's recordings: how many are transcribed, waiting (and why) or skipped."""
-        kind = Modality.RECORDING.value
-        states = self.catalog.status_counts(kind)
-        return TranscriptionStatus(
-            total=sum(states.values()),
-            transcribed=states.get(cat.INDEXED, 0),
-            pending=states.get(cat.PENDING, 0),
-            skipped=states.get(cat.SKIPPED, 0),
-            model=self.speech_model_spec,
-            waiting=tuple(self.catalog.pending_reasons(kind)),
-            languages=self.catalog.languages(kind),
-        )
-
-    def _handlers(self) -> dict:
-        from mmexplorer.core.indexer import default_handlers
-        from mmexplorer.core.indexer.recording import RecordingHandler
-
-        handlers = default_handlers(self.spaces)
-        recording = RecordingHandler(self.spaces, self.speech, sound=self.sound_enabled)
-        recording.languages = self.speech_languages
-        recording.stored = self._stored_transcript
-        handlers[Modality.RECORDING] = recording
-        return handlers
-
-    def _queue_missing_sound(self) -> None:
-        """Recordings indexed while the sound model was missing get their sound vectors once it is here.
-
-        Their transcripts are kept (see `_stored_transcript`): only the sound windows are new work.
-        """
-        if not self.sound_enabled or Space.SOUND not in self.spaces:
-            return
-        waiting = self.catalog.recordings_without_space(Space.SOUND.value)
-        if not waiting:
-            return
-        try:
-            self.spaces[Space.SOUND].encoder()
-        except ModelUnavailableError:
-            return  # still missing: they stay searchable by what was said, and status says why
-        log.info("%d recordings indexed without sound vectors: adding them now", len(waiting))
-        with self.catalog.transaction():
-            self.catalog.set_status(waiting, cat.PENDING)
-
-    def _stored_transcript(self, path: Path) -> tuple[str, str | None, list[Segment], float | None] | None:
-        """A recording's transcript as stored, if the file is unchanged since: (speech model id,
-        language, segments, duration). Reused when only its vectors are redone (a text model change,
-        sound vectors added later), so nothing is transcribed twice by the same model."""
-        row = self.catalog.item_by_path(str(path))
-        if row is None or not row.speech_model:
-            return None
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        if (row.size, row.mtime_ns) != (st.st_size, st.st_mtime_ns):
-            return None
-        return row.speech_model, row.language, self.catalog.segments(row.id), row.duration_s
+        return self.speech_service.status()
 
     def speech_languages(self) -> tuple[str, ...]:
         """The languages speech here is most likely in: the library's most common, then the system's."""
-        from mmexplorer.core.models.speech import system_languages
+        return self.speech_service.languages()
 
-        counts = self.catalog.languages(Modality.RECORDING.value)
-        most = max(counts.values(), default=0)
-        library = [language for language, n in counts.items() if n == most and n > 0]
-        return tuple(dict.fromkeys([*library, *system_languages()]))
-
-    # -- sound (issue 9) --------------------------------------------------------------------
+    # -- sound (issue 9): core.services.sound --------------------------------------------------
     @property
     def sound_enabled(self) -> bool:
         """Whether recordings get sound vectors (CLAP) in this library; on unless turned off."""
-        return self.catalog.get_meta(_SOUND_ENABLED_KEY) != "0"
+        return self.sound.enabled
 
     def set_sound_enabled(self, enabled: bool) -> None:
-        """Turn sound vectors on or off for the library. Off: the sound index is dropped, the
-        recordings stay searchable by what was said; on again: recordings are redone at the next run."""
-        with self._writing():
-            with self.catalog.transaction():
-                self.catalog.set_meta(_SOUND_ENABLED_KEY, "1" if enabled else "0")
-                if enabled and self.space(Space.SOUND).ntotal == 0:
-                    self.catalog.pending_for_modality(Modality.RECORDING.value)
-            if not enabled:
-                space = self.space(Space.SOUND)
-                space.drop()  # the index files; the chunks below, without re-queuing the recordings
-                with self.catalog.transaction():
-                    self.catalog.clear_space(Space.SOUND.value)
+        """Turn sound vectors on or off for the library (see `Sound.set_enabled`)."""
+        self.sound.set_enabled(enabled)
 
     def sound_status(self) -> str:
         """One line on the sound space: off, on (with its model and windows), or why it is missing."""
-        space = self.space(Space.SOUND)
-        if not self.sound_enabled:
-            return "off for this library (index --sound turns it on)"
-        error = self.catalog.get_meta(_SOUND_ERROR_KEY)
-        if error:
-            return f"not available: {error}"
-        return f"on: {space.spec}, {space.ntotal:,} sound windows"
-
-    def _prepare_speech(self) -> None:
-        """Remember an asked-for speech model; when it differs from the library's, redo the transcripts.
-
-        The model is loaded here only when the library holds recordings (and only then is a
-        download started); if it is not available, the old transcripts stay searchable.
-        """
-        asked = self.requested_speech_model
-        stored = self.catalog.get_meta(_SPEECH_SPEC_KEY)
-        if asked is None or asked == stored:
-            return
-        if self.catalog.count_modality(Modality.RECORDING.value):
-            from mmexplorer.core.errors import ModelUnavailableError
-
-            try:
-                self.speech.model()  # _adopt_speech re-queues what the old model transcribed
-            except ModelUnavailableError as e:
-                log.warning("keeping the transcripts made with %s: %s", stored, e)
-                return
-        with self.catalog.transaction():
-            self.catalog.set_meta(_SPEECH_SPEC_KEY, asked)
-
-    def _adopt_speech(self, model: Any) -> None:
-        """A speech model was loaded: while indexing, recordings transcribed by another one are redone."""
-        if not self.write_lock.held:
-            return
-        with self.catalog.transaction():
-            redo = self.catalog.pending_unless_speech_model(model.model_id)
-            self.catalog.set_meta(_SPEECH_MODEL_KEY, model.model_id)
-            self.catalog.set_meta(_SPEECH_SPEC_KEY, self.speech_model_spec)
-        if redo:
-            log.info("the speech model is now %s: %d recordings will be transcribed again", model.name, redo)
+        return self.sound.status()
 
     # -- reporting --------------------------------------------------------------------------
     def item(self, item_id: int) -> ItemDetail:
@@ -749,18 +518,17 @@ class Engine:
         return self._detail(row) if row else None
 
     def _detail(self, row: cat.ItemRow) -> ItemDetail:
+        """An item's detail with what its modality carries: its text, its transcript, its caption."""
+        entry = modalities.entry_of(row.modality)
         text = None
-        if row.modality == Modality.NOTE.value and row.status == cat.INDEXED:
-            from mmexplorer.core.errors import DecodeError
-            from mmexplorer.core.media import notes
-
+        if entry.read_text is not None and row.status == cat.INDEXED:
             try:
-                text = notes.read_note(Path(row.path))
+                text = entry.read_text(Path(row.path))
             except (DecodeError, OSError):
                 text = None
-        transcript = self.transcript(row.id) if row.modality == Modality.RECORDING.value else None
+        transcript = self.transcript(row.id) if entry.locate == modalities.LOCATE_SEGMENT else None
         detail = self.catalog.detail(row, text=text, transcript=transcript)
-        if row.modality == Modality.PHOTO.value:
+        if entry.captioned:
             caption = self.catalog.captions([row.id]).get(row.id)
             detail = dataclasses.replace(detail, caption=caption or None)
         return detail
@@ -855,88 +623,6 @@ class Engine:
 
 
 _GENERATION_KEY = "write_generation"
-_CAPTION_SPEC_KEY = "caption_spec"  # the library's captioner
-_CAPTIONS_ON_KEY = "captions_enabled"  # "0": captioning is off for this library
-_CAPTION_REASON_KEY = "caption_reason"  # why the last run left photos uncaptioned
-_CAPTION_MODEL_KEY = "caption_model"  # "spec\nmodel_id" of the last captioner that ran
-_SOUND_ENABLED_KEY = "sound_enabled"  # "0": recordings get no sound vectors (--no-sound)
-_SOUND_ERROR_KEY = "sound_error"  # why the last index run made no sound vectors ("" when it did)
-_SPEECH_SPEC_KEY = "spec:speech"  # the speech model the library's transcripts are made with
-_SPEECH_MODEL_KEY = "model:speech"
-_HOTWORDS_KEY = "speech_hotwords"
-#: The most items a similarity matrix is made for (a selection in the window).
-MATRIX_MAX = 200
-
-
-def _similarity_matrix(
-    engine: Engine, ids: list[int], weights: FusionWeights, *, calibrated: bool = True
-) -> np.ndarray:
-    """Engine.similarity_matrix: per shared space, calibrated cosines; fused per pair."""
-    n = len(ids)
-    if n > MATRIX_MAX:
-        raise UsageError(f"a similarity matrix is made for at most {MATRIX_MAX} items, not {n}")
-    if len(set(ids)) != n:
-        raise UsageError("the items of a similarity matrix must be distinct")
-    rows = engine.catalog.items(ids)
-    missing = [i for i in ids if i not in rows]
-    if missing:
-        raise UsageError(f"no item with id {missing[0]}")
-    where = {item_id: pos for pos, item_id in enumerate(ids)}
-    chunk_ids = engine.catalog.chunk_ids_of(ids)
-    owners = {c.id: c.item_id for c in engine.catalog.chunks(vid for _s, vid in chunk_ids).values()}
-    searcher = engine.searcher
-    parts: list[np.ndarray] = []  # weight * relevance per space, (n, n)
-    for space in engine.spaces.values():
-        index = space.index()
-        mine = [vid for s, vid in chunk_ids if s == space.key.value and vid in owners]
-        if index is None or not mine:
-            continue
-        vectors = index.reconstruct(np.asarray(mine, dtype=np.int64))
-        members: dict[int, list[int]] = {}
-        for row, vid in enumerate(mine):
-            members.setdefault(where[owners[vid]], []).append(row)
-        have = sorted(members)
-        v = np.stack([vectors[members[p]].mean(axis=0) for p in have]).astype(np.float64)
-        v /= np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-        cos = v @ v.T
-        if not calibrated:
-            full = np.zeros((n, n), dtype=np.float64)
-            full[np.ix_(have, have)] = cos
-            parts.append(np.clip(full, 0.0, 1.0))
-            continue
-        kind = "image" if space.takes_images else "text"
-        relevance = np.stack(
-            [searcher._scorer(space, v[r].astype(np.float32), kind)(cos[r]) for r in range(len(have))]
-        )
-        full = np.zeros((n, n), dtype=np.float64)
-        full[np.ix_(have, have)] = (relevance + relevance.T) / 2
-        parts.append(np.clip(full, 0.0, 1.0) * min(1.0, max(0.0, weights.for_space(space.key.value))))
-    if not parts:
-        out = np.zeros((n, n), dtype=np.float64)
-    elif searcher.rule == "max" or not calibrated:
-        out = np.max(parts, axis=0)
-    else:
-        out = 1.0 - np.prod([1.0 - p for p in parts], axis=0)
-    np.fill_diagonal(out, 1.0)
-    return np.clip(out, 0.0, 1.0).astype(np.float32)
-
-
-def _checked_speech_spec(spec: str | None) -> str | None:
-    """A speech model spec checked now (a typo is a usage error before a long scan)."""
-    if spec is None:
-        return None
-    from mmexplorer.core.models.speech import parse_speech_spec
-
-    parse_speech_spec(spec)
-    return spec.strip()
-
-
-def _speech_slot(engine: Engine, device: str, on_status: Callable[[ModelStatus], None] | None) -> Any:
-    from mmexplorer.core.models.speech import SpeechSlot
-
-    return SpeechSlot(lambda: engine.speech_model_spec, device=device, on_status=on_status, on_load=engine._adopt_speech)
-
-
 _WEIGHTS_KEY = "fusion_weights"
 _WEIGHT_NAMES = {f.name for f in dataclasses.fields(FusionWeights)}
 
@@ -952,4 +638,4 @@ def _modality(value: Modality | str | None) -> Modality | None:
     try:
         return Modality(value)
     except ValueError as e:
-        raise UsageError(f"unknown modality {value!r}: use photo, note or recording") from e
+        raise UsageError(f"unknown modality {value!r}: use {modalities.in_words()}") from e

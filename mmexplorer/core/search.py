@@ -55,9 +55,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import logging
-import re
-import sqlite3
-import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -67,9 +64,10 @@ import numpy as np
 
 from mmexplorer.core import catalog as cat
 from mmexplorer.core import evidence as ev
-from mmexplorer.core import names
+from mmexplorer.core import modalities
 from mmexplorer.core import relevance as rel
 from mmexplorer.core.errors import DecodeError, UsageError
+from mmexplorer.core.lexical import LEXICAL, STOPWORDS, fold, lexical_matches
 from mmexplorer.core.spaces import Spaces, VectorSpace
 from mmexplorer.core.types import (
     Component,
@@ -80,27 +78,18 @@ from mmexplorer.core.types import (
     Query,
     SearchResult,
     Segment,
+    Space,
     TextQuery,
 )
 
 log = logging.getLogger(__name__)
 
 RELEVANT = rel.RELEVANT
-LEXICAL = "lexical"
 METHODS = ("fitted", "fitted-gap-all", "fitted-nogap", "robust", "raw")
 RULES = ev.RULES
 REFERENCE_SIZE = 2048
 QUERY_CACHE_SIZE = 256  # recent query vectors kept per Searcher (a few hundred KB)
 MIN_SIGMA = 1e-3
-
-# Words that carry no meaning of their own in a query; an exact-word match needs another word.
-STOPWORDS = frozenset(
-    ["a", "an", "the", "and", "or", "of", "in", "on", "at", "to", "for", "from", "with", "by", "about", "as", "is", "are", "was", "were", "be", "been", "it", "its", "this", "that", "these", "those", "my", "our", "your", "his", "her", "their", "me", "we", "you", "i", "he", "she", "they", "them", "us", "what", "which", "who", "whom", "when", "where", "why", "how", "all", "any", "some", "no", "not", "do", "does", "did", "have", "has", "had", "can", "could", "will", "would", "should", "shall", "may", "might", "there", "here", "into", "onto", "over", "under", "than", "then", "so", "too", "very", "just", "also", "only", "photo", "photos", "picture", "pictures", "image", "images", "note", "notes", "file", "files", "something", "thing", "things", "one"]
-)
-_WORD = re.compile(r"\w+", re.UNICODE)
-# What FTS5's unicode61 tokenizer takes as one token: letters and digits; "_" separates, so a
-# file named Hochzeit_Lena_Jannik.png holds the words hochzeit, lena and jannik.
-_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
 class Searcher:
     """Runs queries over a library's catalog and spaces.
@@ -210,7 +199,7 @@ class Searcher:
             v = index.reconstruct(np.asarray(ids, dtype=np.int64)).mean(axis=0)
             kind = "image" if space.takes_images else "text"
             probes.append((space, v / max(float(np.linalg.norm(v)), 1e-12), kind))
-        text = self._item_text(chunk_ids)
+        text = self.item_text(chunk_ids)
         if text:
             have = {p[0].key for p in probes}
             for space in reachable:
@@ -235,6 +224,22 @@ class Searcher:
         while len(self._recent) > QUERY_CACHE_SIZE:
             self._recent.popitem(last=False)
         return vector
+
+    def rank(
+        self,
+        probes: list[tuple[VectorSpace, np.ndarray, str]],
+        *,
+        k: int,
+        modality: Modality | None,
+        weights: FusionWeights,
+        exclude: int | None = None,
+        lexical: str | None = None,
+    ) -> list[SearchResult]:
+        """Results for ready probes ((space, unit vector, query kind)), scored and fused as `search` does.
+
+        For callers that build their own probes (core.align's related items through the maps).
+        """
+        return self._fused(probes, k=k, modality=modality, weights=weights, exclude=exclude, lexical=lexical)
 
     # -- relevance ----------------------------------------------------------------------------
     def relevance_map(
@@ -338,61 +343,13 @@ class Searcher:
         """The spaces a query may search: all, or those holding the requested modality."""
         return [s for s in self.spaces.values() if modality is None or modality in s.modalities]
 
-    def _item_text(self, chunk_ids: list[tuple[str, int]]) -> str:
+    def item_text(self, chunk_ids: list[tuple[str, int]]) -> str:
         """An item's text as the catalog holds it (its chunks in order), without reading the file."""
         rows = sorted(
             (c for c in self.catalog.chunks(vid for _s, vid in chunk_ids).values() if c.text),
             key=lambda c: (c.space, c.ord),
         )
         return " ".join(c.text for c in rows if c.text)
-
-    def _lexical(self, query: str, weight: float) -> dict[int, tuple[Component, int | None]]:
-        """Exact words of the query in names and texts: item id -> (component, matched chunk id)."""
-        words = [w for w in (m.group(0).lower() for m in _WORD.finditer(query)) if w not in STOPWORDS and _TOKEN.search(w)]
-        words = list(dict.fromkeys(words))
-        if not words or len(words) > 8:
-            return {}
-        quoted = [f'"{w}"' for w in words]
-        all_terms = " AND ".join(quoted)
-        out: dict[int, tuple[Component, int | None]] = {}
-
-        def put(item_id: int, via: str, relevance: float, chunk_id: int | None = None) -> None:
-            if item_id not in out or out[item_id][0].relevance < relevance:
-                out[item_id] = (Component(LEXICAL, via, 1.0, relevance, weight), chunk_id)
-
-        try:
-            named = self.catalog.match_names(f"{{name folder}} : ({all_terms})", limit=500)
-            read = self.catalog.match_name_words(all_terms, limit=500)
-            phrase_chunks = {c for c, _i in self.catalog.match_chunks(f'"{" ".join(words)}"', limit=500)}
-            chunks = self.catalog.match_chunks(all_terms, limit=500)
-        except sqlite3.OperationalError as e:  # an FTS syntax corner case must not fail the search
-            log.warning("lexical search for %r failed: %s", query, e)
-            return {}
-        # The library's size and roots are only read when a match needs them (not on every search).
-        total = max(1, self.catalog.count_items()) if len(named) + len(read) > 20 or len(chunks) > 10 else 0
-        roots = sorted((names.searchable_name(r) for r in self.catalog.roots()), key=len, reverse=True) if named or read else []
-        read_ids = {item_id for item_id, _p in read}
-        named = list(dict(named + read).items())
-        flood = len(named) > max(20, 0.3 * total)
-        for item_id, stored in named:
-            path = names.searchable_name(stored)  # undecodable bytes read as Latin-1, as FTS5 saw them
-            name = path.rsplit("/", 1)[-1]
-            folder = path[: -len(name)]
-            root = next((r for r in roots if path.startswith(r.rstrip("/") + "/")), "")
-            below = folder[len(root) :] if root else folder
-            if _has_all(name, words):
-                put(item_id, "name", 0.95 * (0.5 if flood else 1.0))
-            elif item_id in read_ids and _has_all(f"{name} {names.name_parts(name)}", words):
-                # the words as a person reads the name (MeetingNotes, IMG20230714, e-mail, 東京タワー)
-                put(item_id, "name", 0.9 * (0.5 if flood else 1.0))
-            elif _has_all(below + name, words):
-                put(item_id, "name", 0.85 * (0.5 if flood else 1.0))
-        chunk_items = {i for _c, i in chunks}
-        flood = len(chunk_items) > max(10, 0.3 * total)
-        for chunk_id, item_id in chunks:
-            r = 0.9 if chunk_id in phrase_chunks else 0.75
-            put(item_id, "words", r * (0.5 if flood else 1.0), chunk_id)
-        return out
 
     def _fused(
         self,
@@ -427,7 +384,7 @@ class Searcher:
                 hits.append((p, float(raw), chunk))
                 if chunk.text is None and chunk.start_s is not None:  # a recording's best sound window
                     sound_window.setdefault(chunk.item_id, Segment(chunk.start_s, chunk.end_s or chunk.start_s))
-        lexical_hits = self._lexical(lexical, weights.for_space(LEXICAL)) if lexical else {}
+        lexical_hits = lexical_matches(self.catalog, lexical, weights.for_space(LEXICAL)) if lexical else {}
         lexical_hits.pop(exclude, None)  # type: ignore[arg-type]
         rows = catalog.items({c.item_id for _p, _r, c in hits} | set(lexical_hits))
         per_item, best_chunk = self._components(probes, hits, rows, weights)
@@ -437,8 +394,8 @@ class Searcher:
                 best_chunk[item_id] = chunk_id
         self._add_sources(per_item, probes, weights)
         chunk_rows = catalog.chunks(best_chunk.values())
-        # A photo's text-space chunk is its generated caption (core.indexer.caption).
-        photo_ids = [i for i, r in rows.items() if r.modality == Modality.PHOTO.value]
+        # A captioned item's (a photo's) text-space chunk is its generated caption (core.indexer.caption).
+        photo_ids = [i for i, r in rows.items() if _captioned(r.modality)]
         captions = catalog.captions(photo_ids) if photo_ids else {}
         informative = self._informative_spaces(probes)
         results = []
@@ -449,7 +406,7 @@ class Searcher:
             if modality is not None and row.modality != modality.value:
                 continue
             caption = None
-            if row.modality == Modality.PHOTO.value:
+            if _captioned(row.modality):
                 caption = captions.get(item_id) or None
                 best_chunk.pop(item_id, None)  # its matched text is the caption, reported as such
             components = ev.with_support(components, informative=informative)
@@ -480,7 +437,7 @@ class Searcher:
         found = self._best_segments(timed, text_queries, lexical) if timed else {}
         # A recording matched by sound alone (or more by sound than by words) points at its best window.
         for r in results:
-            if r.item_id in sound_window and (r.item_id not in found or r.components[0].space == "sound"):
+            if r.item_id in sound_window and (r.item_id not in found or r.components[0].space == Space.SOUND.value):
                 found[r.item_id] = sound_window[r.item_id]
         if found:
             results = [dataclasses.replace(r, segment=found[r.item_id]) if r.item_id in found else r for r in results]
@@ -498,7 +455,7 @@ class Searcher:
         vias = []
         for n, (p, _raw, chunk) in enumerate(hits):
             row = rows.get(chunk.item_id)
-            vias.append(_via(row.modality if row is not None else None, chunk))
+            vias.append(via_of_chunk(row.modality if row is not None else None, chunk))
             groups.setdefault((p, vias[-1]), []).append(n)
         relevance = np.zeros(len(hits))
         for (p, via), members in groups.items():
@@ -574,13 +531,13 @@ class Searcher:
                 out[item_id] = segs[0]
             elif segs:
                 by_space.setdefault(chunks[item_id].space, []).append(item_id)
-        words = set(_fold(lexical or "")) - STOPWORDS
+        words = set(fold(lexical or "")) - STOPWORDS
         for space_key, item_ids in by_space.items():
             probe = text_queries.get(space_key)
             if probe is None:
                 for item_id in item_ids:
                     segs = candidates[item_id]
-                    out[item_id] = max(segs, key=lambda s: len(words & set(_fold(s.text or ""))))
+                    out[item_id] = max(segs, key=lambda s: len(words & set(fold(s.text or ""))))
                 continue
             space, q = probe
             flat = [s for item_id in item_ids for s in candidates[item_id]]
@@ -629,7 +586,7 @@ class Searcher:
             best[space.key.value] = i
             components.append(Component(space.key.value, vias[i], float(raw[i]), r, weights.for_space(space.key.value)))
         if lexical and item_id is not None:
-            found = self._lexical(lexical, weights.for_space(LEXICAL)).get(item_id)
+            found = lexical_matches(self.catalog, lexical, weights.for_space(LEXICAL)).get(item_id)
             if found is not None:
                 components.append(found[0])
         components = ev.with_support(components, informative=self._informative_spaces(probes))
@@ -637,32 +594,20 @@ class Searcher:
         return ev.fuse_components(components, rule=self.rule), components, best
 
 
+def _captioned(modality: str | None) -> bool:
+    """Whether items of this modality get generated captions (its entry in core.modalities)."""
+    entry = modalities.find(modality) if modality is not None else None
+    return entry is not None and entry.captioned
 
-def _via(modality: str | None, chunk: cat.ChunkRow) -> str:
+
+def via_of_chunk(modality: str | None, chunk: cat.ChunkRow) -> str:
     """What of an item a hit of one of its chunks matched: its pixels, its sound, a note's chunk,
-    a recording's transcript, or a photo's caption (a photo's text-space chunk)."""
+    a recording's transcript, or a captioned item's (a photo's) caption, its text-space chunk."""
     if chunk.text is None:
         return "sound" if chunk.start_s is not None else "pixels"
     if chunk.start_s is not None:
         return "transcript"
-    return "caption" if modality == Modality.PHOTO.value else "chunk"
-
-
-def _fold(text: str) -> list[str]:
-    """The text's tokens as FTS5 compares them: lower case, accents aside, "_" a separator."""
-    folded = unicodedata.normalize("NFKD", text.lower())
-    return _TOKEN.findall("".join(ch for ch in folded if not unicodedata.combining(ch)))
-
-
-def _has_all(text: str, words: list[str]) -> bool:
-    """Every query word appears in the text as a word, one written with "_" (IMG_0042) as those
-    tokens side by side, the way FTS5 matched it."""
-    present = " " + " ".join(_fold(text)) + " "
-    for word in words:
-        tokens = _fold(word)
-        if tokens and f" {' '.join(tokens)} " not in present:
-            return False
-    return True
+    return "caption" if _captioned(modality) else "chunk"
 
 
 def _query_image(query: ImageQuery, side: int | None, photos: Any) -> Any:

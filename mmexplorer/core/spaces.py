@@ -1,7 +1,8 @@
 """The vector spaces of a library: each owns its encoder, its FAISS index and its catalog metadata.
 
-A `Space` (core.types) is the key everywhere. `SPACE_REGISTRY` says, for each space, which
-modalities it embeds, how its encoder is loaded and how a query reaches it; `Spaces` is the set of
+A `Space` (core.types) is the key everywhere. `SPACE_REGISTRY` says, for each space, how its
+encoder is loaded and how a query reaches it (which modalities it embeds is said by each modality's
+entry in core.modalities); `Spaces` is the set of
 live `VectorSpace`s one library composes. Adding a space is one `SpaceEntry` here plus its encoder
 module in core.models; the indexer, search and the engine iterate over spaces and never name one,
 except where a space's own entry is looked up by its key.
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from mmexplorer.core import catalog as cat
+from mmexplorer.core import modalities
 from mmexplorer.core.errors import CatalogError
 from mmexplorer.core.index import VectorIndex
 from mmexplorer.core.relevance import CalibrationData
@@ -89,11 +91,10 @@ def _default_sound_spec() -> str:
 
 @dataclass(frozen=True)
 class SpaceEntry:
-    """What a space is: the modalities it embeds, its encoder, and how queries reach it.
+    """What a space is: its encoder, and how queries reach it.
 
     Attributes:
         key: the space.
-        modalities: the item modalities whose vectors live in this space.
         load: (spec or None, device, on_status) -> encoder; raises ModelUnavailableError.
         default_spec: the model used when neither the caller nor the library names one.
         check_spec: raises UsageError for a spec that can never load (a typo), before long work.
@@ -104,7 +105,6 @@ class SpaceEntry:
     """
 
     key: Space
-    modalities: tuple[Modality, ...]
     load: Callable[[str | None, str, StatusFn | None], Any]
     default_spec: Callable[[], str]
     check_spec: Callable[[str], None] | None = None
@@ -139,7 +139,6 @@ def _sound_calibration(encoder: Any, kind: str) -> CalibrationData:
 SPACE_REGISTRY: dict[Space, SpaceEntry] = {
     Space.IMAGE: SpaceEntry(
         key=Space.IMAGE,
-        modalities=(Modality.PHOTO,),
         load=_load_image_encoder,
         default_spec=_default_image_spec,
         check_spec=_check_image_spec,
@@ -150,8 +149,6 @@ SPACE_REGISTRY: dict[Space, SpaceEntry] = {
     ),
     Space.TEXT: SpaceEntry(
         key=Space.TEXT,
-        # photos: their captions (issue 10); recordings: their transcripts (issue 9)
-        modalities=(Modality.NOTE, Modality.PHOTO, Modality.RECORDING),
         load=_load_text_encoder,
         default_spec=_default_text_spec,
         encode_texts=lambda enc, texts: enc.encode(list(texts)),
@@ -163,7 +160,6 @@ SPACE_REGISTRY: dict[Space, SpaceEntry] = {
     ),
     Space.SOUND: SpaceEntry(
         key=Space.SOUND,
-        modalities=(Modality.RECORDING,),
         load=_load_sound_encoder,
         default_spec=_default_sound_spec,
         check_spec=_check_sound_spec,
@@ -218,7 +214,8 @@ class VectorSpace:
 
     @property
     def modalities(self) -> tuple[Modality, ...]:
-        return self.entry.modalities
+        """The modalities whose items have vectors here (their entries in core.modalities say so)."""
+        return modalities.reaching(self.key)
 
     # -- model ------------------------------------------------------------------------------
     @property
@@ -312,6 +309,11 @@ class VectorSpace:
             index = VectorIndex.open(self.options.index_dir, self.key.value, dim, **options)
         self._index = index
         return index
+
+    @property
+    def open_index(self) -> VectorIndex | None:
+        """The index if it is open now (None: not opened yet, or never made); opens nothing."""
+        return self._index
 
     def writable_index(self) -> VectorIndex:
         """The index new vectors go to (created with the encoder's dim if the space is new)."""
@@ -475,7 +477,7 @@ class Spaces(Mapping[Space, VectorSpace]):
         """
         started = []
         for key, space in self._spaces.items():
-            index = space._index
+            index = space.open_index
             if index is None or key in self._rebuilding:
                 continue
             spec = index.target_spec()

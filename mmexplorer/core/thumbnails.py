@@ -53,9 +53,11 @@ class Waveform:
 
 
 def _is_recording(path: str | os.PathLike[str]) -> bool:
-    from mmexplorer.core.media.kinds import RECORDING_EXTENSIONS
+    """Whether the file's kind draws its thumbnail as a waveform (a recording's file kind)."""
+    from mmexplorer.core.media.kinds import kind_by_extension
 
-    return Path(path).suffix.lower() in RECORDING_EXTENSIONS
+    kind = kind_by_extension(Path(path).name)
+    return kind is not None and kind.thumbnail == "waveform"
 
 
 def cache_key(path: str | os.PathLike[str], *, mtime_ns: int, size: int, side: int) -> str:

@@ -5,14 +5,85 @@ Nothing here imports torch, faiss or Qt, so the UI may import this module freely
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import ClassVar, Self
 
 
-class Modality(str, Enum):
-    PHOTO = "photo"
-    NOTE = "note"
-    RECORDING = "recording"
+class _ModalityNames(type):
+    """The class of `Modality`: iterating it gives the known modalities, in the order they were defined."""
+
+    def __iter__(cls) -> Iterator[Modality]:
+        return iter(list(cls._known.values()))
+
+    def __len__(cls) -> int:
+        return len(cls._known)
+
+    def __contains__(cls, value: object) -> bool:
+        return isinstance(value, str) and value in cls._known
+
+
+class Modality(str, metaclass=_ModalityNames):
+    """A kind of item (photo, note, recording, ...): its name, a string.
+
+    An open set: what a modality is (its files, ingest handler, spaces, how a hit is located) is its
+    entry in `core.modalities`, which defines the name here when it registers one. The built-ins
+    are attributes (`Modality.PHOTO`); `Modality("photo")` gives the same object, and an unknown
+    name raises ValueError, as an Enum's lookup does. `.value` is the plain name.
+    """
+
+    __slots__ = ()
+    _known: ClassVar[dict[str, Modality]] = {}
+    PHOTO: ClassVar[Modality]
+    NOTE: ClassVar[Modality]
+    RECORDING: ClassVar[Modality]
+
+    def __new__(cls, value: str) -> Self:
+        known = cls._known.get(value)
+        if known is None:
+            raise ValueError(f"{value!r} is not a known modality ({', '.join(cls._known)})")
+        return known
+
+    @classmethod
+    def define(cls, name: str) -> Modality:
+        """The modality of this name, made known (core.modalities calls this when it registers one)."""
+        if name not in cls._known:
+            if not name or name != name.lower() or not name.isidentifier():
+                raise ValueError(f"a modality's name is a lower-case identifier, not {name!r}")
+            cls._known[name] = str.__new__(cls, name)
+        return cls._known[name]
+
+    @classmethod
+    def forget(cls, name: str) -> None:
+        """Make a registered name unknown again (the built-ins stay)."""
+        if name not in ("photo", "note", "recording"):
+            cls._known.pop(name, None)
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+    @property
+    def name(self) -> str:
+        return self.value.upper()
+
+    def __repr__(self) -> str:
+        return f"<Modality.{self.name}: {self.value!r}>"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    def __reduce__(self) -> tuple:
+        return (Modality, (self.value,))
+
+
+Modality.PHOTO = Modality.define("photo")
+Modality.NOTE = Modality.define("note")
+Modality.RECORDING = Modality.define("recording")
 
 
 class Space(str, Enum):

@@ -111,7 +111,7 @@ def captioned_shapes(tmp_path_factory, aligned_model_dir):
 
 @pytest.mark.slow
 def test_a_green_circle_is_not_a_strong_match_for_a_red_circle_with_captions_on(captioned_shapes):
-    engine, names = captioned_shapes
+    engine, _names = captioned_shapes
     results = engine.search(TextQuery("a red circle"), k=10)
     relevant = [r for r in results if r.relevant]
     assert [r.path.rsplit("/", 1)[-1] for r in relevant] == ["photo_0.png"]

@@ -72,6 +72,7 @@ from typing import Any
 import numpy as np
 
 from mmexplorer.core import catalog as cat
+from mmexplorer.core import modalities
 from mmexplorer.core.errors import UsageError
 from mmexplorer.core.explain import concepts as concept_words
 from mmexplorer.core.explain.heatmap import photo_heatmap
@@ -203,8 +204,9 @@ class Explainer:
             target = self._image_target(space, side_b)
             if target is not None:
                 heatmap_a = self._heatmap(space, side_a.image, target)
-        spans = self._spans(side_b, by_space, best) if side_b.modality is Modality.NOTE else ()
-        segments = self._segments(side_b, by_space, best) if side_b.modality is Modality.RECORDING else ()
+        locate = modalities.entry_of(side_b.modality).locate if side_b.modality is not None else None
+        spans = self._spans(side_b, by_space, best) if locate == modalities.LOCATE_CHUNK else ()
+        segments = self._segments(side_b, by_space, best) if locate == modalities.LOCATE_SEGMENT else ()
         return Explanation(
             relevance=relevance,
             components=tuple(components),
@@ -268,19 +270,20 @@ class Explainer:
 
         modality = classify(path)
         if modality is None:
-            raise UsageError(f"not a photo, note or recording this app reads: {path}")
+            raise UsageError(f"not a {modalities.in_words()} this app reads: {path}")
         side = _Side(path=os.path.abspath(path), modality=modality)
         self._load_content(side, path)
-        if modality is Modality.PHOTO:
+        entry = modalities.entry_of(modality)
+        if side.image is not None:
             for space in self.spaces.values():
-                if space.takes_images and Modality.PHOTO in space.modalities:
+                if space.takes_images and "pixels" in entry.vias(space.key):
                     v = np.asarray(space.encode_images([side.image]), dtype=np.float32)
                     side.rows[space.key.value] = _Rows(v, ["pixels"], [None], [None], [(None, None)])
-        elif modality is Modality.NOTE and side.text:
+        elif side.text:
             from mmexplorer.core.text.chunking import chunk_text
 
             for space in self.spaces.values():
-                if Modality.NOTE not in space.modalities:
+                if "chunk" not in entry.vias(space.key):
                     continue
                 encoder = space.encoder()
                 chunks = chunk_text(
@@ -299,12 +302,13 @@ class Explainer:
         return side
 
     def _load_content(self, side: _Side, path: Path) -> None:
-        from mmexplorer.core.media import notes, photos
+        from mmexplorer.core.media import photos
 
-        if side.modality is Modality.PHOTO:
+        entry = modalities.entry_of(side.modality) if side.modality is not None else None
+        if entry is not None and entry.pictured:
             side.image = photos.load_image(path, min_side=448)
-        elif side.modality is Modality.NOTE:
-            side.text = notes.read_note(path)
+        elif entry is not None and entry.read_text is not None:
+            side.text = entry.read_text(path)
 
     def _probes(self, side: _Side, wanted: set[str]) -> list[Probe]:
         """A's vectors as a query in the wanted spaces, exactly as search builds them."""
@@ -446,7 +450,7 @@ def _via(modality: Modality, text: str | None, start_s: float | None) -> str:
         return "transcript"
     if text is None:
         return "pixels"
-    return "caption" if modality is Modality.PHOTO else "chunk"
+    return modalities.entry_of(modality).text_via
 
 
 __all__ = ["HEATMAP_METHOD", "Explainer"]

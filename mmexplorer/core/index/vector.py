@@ -105,6 +105,7 @@ class VectorIndex:
         flat_threshold: int = FLAT_THRESHOLD,
         budget_bytes: int | None = None,
         use_gpu: bool | None = None,
+        dirty: bool = True,
     ) -> None:
         self._index = index
         self._space = space
@@ -116,10 +117,11 @@ class VectorIndex:
         self._ids: np.ndarray | None = None  # sorted, built lazily
         self._journal: list[tuple[str, np.ndarray, np.ndarray | None]] | None = None
         self._journal_token: object | None = None
-        self._rebuild_token: object | None = None
+        # Which `build_replacement` made this index (None: not a replacement); `swap_in` checks it.
+        self.rebuild_token: object | None = None
         self._use_gpu = gpu_count() > 0 if use_gpu is None else bool(use_gpu)
         self._gpu_index: faiss.Index | None = None
-        self._dirty = True  # differs from the file on disk (cleared by open and save)
+        self._dirty = dirty  # differs from the file on disk (False when just opened; cleared by save)
         ivf = ops.ivf(index)
         self._nprobe = nprobe or (default_nprobe(ivf.nlist) if ivf is not None else 0)
         if ivf is not None:
@@ -210,8 +212,8 @@ class VectorIndex:
             flat_threshold=flat_threshold,
             budget_bytes=budget_bytes,
             use_gpu=use_gpu,
+            dirty=False,
         )
-        opened._dirty = False
         return opened
 
     @classmethod
@@ -592,14 +594,19 @@ class VectorIndex:
             for start in range(0, len(snapshot), ADD_BATCH):
                 chunk_ids, chunk = self._copy_present(snapshot[start : start + ADD_BATCH])
                 if len(chunk_ids):
-                    new._add_locked(chunk_ids, chunk)
+                    new.add(chunk_ids, chunk)
         except BaseException:
             with self._lock:
                 if self._journal_token is token:
                     self._journal, self._journal_token = None, None
             raise
-        new._rebuild_token = token
+        new.rebuild_token = token
         return new
+
+    def contents(self) -> tuple[faiss.Index, str, int, np.ndarray | None]:
+        """(faiss index, spec, nprobe, sorted ids or None): what `swap_in` takes over from a replacement."""
+        with self._lock:
+            return self._index, self._spec, self._nprobe, self._ids
 
     def _copy_present(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(ids still present, their vectors), read under the lock."""
@@ -623,25 +630,22 @@ class VectorIndex:
             UsageError: `new` is not the latest replacement built from this index.
         """
         with self._lock:
-            token = new._rebuild_token
+            token = new.rebuild_token
             if token is None or token is not self._journal_token or self._journal is None:
                 raise UsageError("this replacement is stale or was not built from this index")
             if new.dim != self.dim:
                 raise UsageError(f"replacement has dim {new.dim}, index has {self.dim}")
             for op, ids, vectors in self._journal:
                 if op == "add":
-                    new._add_locked(ids, vectors)
+                    new.add(ids, vectors)
                 else:
-                    new._remove_locked(ids)
+                    new.remove(ids)
             replayed = len(self._journal)
             self._journal, self._journal_token = None, None
             old_spec = self._spec
-            self._index = new._index
-            self._spec = new._spec
-            self._nprobe = new._nprobe
-            self._ids = new._ids
+            self._index, self._spec, self._nprobe, self._ids = new.contents()
             self._changed()
-            new._rebuild_token = None
+            new.rebuild_token = None
             ivf = ops.ivf(self._index)
             if ivf is not None:
                 ops.prepare_ivf(ivf, self._nprobe)

@@ -57,6 +57,17 @@ class Ingested:
         return self.status == cat.INDEXED
 
 
+class EncodingSpace(Protocol):
+    """What a handler needs of a vector space (core.spaces.VectorSpace): its key and its encoder."""
+
+    key: Space
+
+    @property
+    def loaded(self) -> bool: ...
+
+    def encoder(self) -> Any: ...
+
+
 class IngestHandler(Protocol):
     """One modality's way into the library's spaces."""
 

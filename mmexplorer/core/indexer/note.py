@@ -1,14 +1,18 @@
-"""Notes: text chunks (sentence-based, with character offsets) into the text space."""
+"""Notes: text chunks (sentence-based, with character offsets) into the text space.
+
+`NoteHandler` serves any modality whose files are read as text (its `read` function): a note, or
+another text file kind a modality entry declares.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from mmexplorer.core.indexer.ingest import Ingested, Prepared
+from mmexplorer.core.indexer.ingest import EncodingSpace, Ingested, Prepared
 from mmexplorer.core.media import notes
-from mmexplorer.core.spaces import VectorSpace
 from mmexplorer.core.text.chunking import chunk_text
 from mmexplorer.core.types import Chunk, Modality
 
@@ -16,8 +20,17 @@ from mmexplorer.core.types import Chunk, Modality
 class NoteHandler:
     modality = Modality.NOTE
 
-    def __init__(self, text_space: VectorSpace) -> None:
+    def __init__(
+        self,
+        text_space: EncodingSpace,
+        *,
+        modality: Modality | None = None,
+        read: Callable[[Path], str] = notes.read_note,
+    ) -> None:
         self.text = text_space
+        if modality is not None:
+            self.modality = modality
+        self.read = read
 
     @property
     def spaces(self) -> tuple:
@@ -31,7 +44,7 @@ class NoteHandler:
         self.text.encoder()
 
     def prepare(self, path: Path) -> Prepared:
-        return Prepared(notes.read_note(path))
+        return Prepared(self.read(path))
 
     def ingest(self, batch: list[Prepared]) -> list[Ingested]:
         encoder = self.text.encoder()

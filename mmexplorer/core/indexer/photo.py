@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mmexplorer.core.indexer.ingest import Ingested, Prepared
+from mmexplorer.core.indexer.ingest import EncodingSpace, Ingested, Prepared
 from mmexplorer.core.media import photos
-from mmexplorer.core.spaces import VectorSpace
 from mmexplorer.core.types import Modality
 
 _DATETIME_ORIGINAL = 0x9003
@@ -43,7 +42,7 @@ def taken_at(path: Path) -> float | None:
 class PhotoHandler:
     modality = Modality.PHOTO
 
-    def __init__(self, image_space: VectorSpace) -> None:
+    def __init__(self, image_space: EncodingSpace) -> None:
         self.image = image_space
 
     @property

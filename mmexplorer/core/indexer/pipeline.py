@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from mmexplorer.core import catalog as cat
-from mmexplorer.core import media
+from mmexplorer.core import media, modalities
 from mmexplorer.core.errors import Cancelled, DecodeError, ModelUnavailableError
 from mmexplorer.core.indexer.gate import (
     DecodeGate,
@@ -42,6 +42,7 @@ from mmexplorer.core.indexer.gate import (
 )
 from mmexplorer.core.indexer.ingest import Ingested, IngestHandler, Prepared
 from mmexplorer.core.indexer.plan import Plan, Task, plan, scan
+from mmexplorer.core.modalities import IngestContext
 from mmexplorer.core.names import display_path
 from mmexplorer.core.spaces import Spaces
 from mmexplorer.core.types import IndexReport, Modality, Progress, Space
@@ -88,17 +89,9 @@ class StageTimes:
         return max(0.0, self.total - staged)
 
 
-def default_handlers(spaces: Spaces) -> dict[Modality, IngestHandler]:
-    """One handler per modality, fed by the library's spaces."""
-    from mmexplorer.core.indexer.note import NoteHandler
-    from mmexplorer.core.indexer.photo import PhotoHandler
-    from mmexplorer.core.indexer.recording import RecordingHandler
-
-    return {
-        Modality.PHOTO: PhotoHandler(spaces[Space.IMAGE]),
-        Modality.NOTE: NoteHandler(spaces[Space.TEXT]),
-        Modality.RECORDING: RecordingHandler(spaces),
-    }
+def default_handlers(spaces: Spaces, context: IngestContext | None = None) -> dict[Modality, IngestHandler]:
+    """One handler per registered modality (core.modalities), fed by the library's spaces."""
+    return modalities.default_handlers(spaces, context)
 
 
 class Indexer:

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,7 +33,6 @@ from mmexplorer.core.types import Chunk, Modality, Segment, Space
 
 if TYPE_CHECKING:
     from mmexplorer.core.models.speech import SpeechModel, SpeechSlot
-    from mmexplorer.core.spaces import Spaces
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +107,7 @@ class RecordingHandler:
     modality = Modality.RECORDING
 
     def __init__(
-        self, spaces: Spaces, speech: SpeechSlot | None = None, *, beam_size: int = 5, sound: bool = True
+        self, spaces: Any, speech: SpeechSlot | None = None, *, beam_size: int = 5, sound: bool = True
     ) -> None:
         from mmexplorer.core.models.speech import SpeechSlot
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mmexplorer.core.media.kinds import NOTE_EXTENSIONS, PHOTO_EXTENSIONS, RECORDING_EXTENSIONS
+from mmexplorer.core.media.kinds import AUDIO_FORMATS, IMAGE_FORMATS, file_kinds
 from mmexplorer.core.types import Modality
 
 JPEG_MAGIC = b"\xff\xd8\xff"  # JPEG and MPO (multi-picture camera JPEGs)
 
 _HEAD_BYTES = 64
 
-_IMAGE_KINDS = frozenset({"JPEG", "PNG", "GIF", "WebP", "BMP", "TIFF", "HEIF", "AVIF"})
-_AUDIO_KINDS = {"WAV": ".wav", "FLAC": ".flac", "Ogg": ".ogg", "MP3": ".mp3", "M4A": ".m4a", "AIFF": ".aiff"}
+_IMAGE_KINDS = IMAGE_FORMATS
+_AUDIO_KINDS = AUDIO_FORMATS
 _HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
 _AVIF_BRANDS = frozenset({b"avif", b"avis"})
 
@@ -138,14 +138,7 @@ def classify(path: str | os.PathLike[str]) -> Modality | None:
     except OSError:
         head = b""  # unreadable: the extension decides, and decoding will report why
     kind = sniff_format(head)
-    if kind in _IMAGE_KINDS:
-        return Modality.PHOTO
-    if kind in _AUDIO_KINDS and _AUDIO_KINDS[kind] in RECORDING_EXTENSIONS:
-        return Modality.RECORDING
-    if ext in PHOTO_EXTENSIONS:
-        return Modality.PHOTO
-    if ext in NOTE_EXTENSIONS:
-        return Modality.NOTE
-    if ext in RECORDING_EXTENSIONS:
-        return Modality.RECORDING
-    return None
+    kinds = file_kinds()
+    found = next((k for k in kinds if kind in k.formats), None) if kind is not None else None
+    found = found or next((k for k in kinds if ext in k.extensions), None)
+    return Modality(found.modality) if found is not None else None
