@@ -137,3 +137,18 @@ def test_explain_scores_a_near_miss_as_search_does(captioned_shapes):
     assert explanation.relevance == pytest.approx(found[green].relevance, abs=1e-4)
     caption = next(c for c in explanation.components if c.via == "caption")
     assert caption.support < 0.5
+
+
+@pytest.mark.slow
+def test_the_similarity_matrix_fuses_as_search_does(captioned_shapes):
+    engine, _names = captioned_shapes
+    by_name = {r.path.rsplit("/", 1)[-1]: r.item_id for r in engine.search(TextQuery("a circle"), k=10)}
+    ids = [by_name["photo_0.png"], by_name["photo_1.png"], by_name["photo_3.png"]]  # red circle, green circle, blue square
+    m = engine.similarity_matrix(ids)
+    assert m.shape == (3, 3) and np.allclose(m, m.T) and np.allclose(np.diag(m), 1.0)
+    assert ((0.0 <= m) & (m <= 1.0)).all()
+    # "a red circle" and "a green circle" are close captions, but the pixels do not agree: the
+    # caption-to-caption evidence counts only as far as the pixels support it
+    raw = engine.similarity_matrix(ids, calibrated=False)
+    assert raw[0, 1] > 0.3
+    assert m[0, 1] < 0.5
