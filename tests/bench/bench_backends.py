@@ -8,7 +8,7 @@ For each encoder and backend, in one run, with the same thread count for torch a
 - `query_ms`: one typed query through the text tower (median of `--queries`, after warm-up);
 - `cosine_to_torch`: the lowest cosine between this backend's vectors and torch fp32's on a fixed
   batch (images and texts);
-- `recall_at_1` on the labelled sets (core.calibration_sets: captions -> rendered scenes for an
+- `recall_at_1` on the labelled sets (core.calibration: captions -> rendered scenes for an
   image-text model, paraphrase pairs for the sentence encoder; null for random weights);
 - `chosen`: the backend the app's own rule (`onnx_backend.measure_clip` / `measure_text`, what
   "auto" runs at first use) picks on this machine, and the int8 decision its recall rule takes.
@@ -78,7 +78,7 @@ def _load(kind: str, spec: str | None, backend: str, cache: Path, int8: str) -> 
 def image_rows(spec: str, label: str, work: Path, args: argparse.Namespace, *, meaningful: bool) -> dict[str, Any]:
     import torch
 
-    from mmexplorer.core.calibration_sets import image_text_data
+    from mmexplorer.core.calibration import image_text_data
     from mmexplorer.core.models import onnx_backend as ob
 
     log(f"[{label}]")
@@ -131,7 +131,7 @@ def image_rows(spec: str, label: str, work: Path, args: argparse.Namespace, *, m
 
 
 def text_rows(work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from mmexplorer.core.calibration_sets import sentence_encoder_data
+    from mmexplorer.core.calibration import sentence_encoder_data
     from mmexplorer.core.models import onnx_backend as ob
 
     label = "all-MiniLM-L6-v2"
@@ -195,7 +195,7 @@ def write_random_clap(folder: Path, template: Path) -> Path:
 
 def sound_rows(folder: Path, label: str, work: Path, args: argparse.Namespace, *, meaningful: bool) -> dict[str, Any]:
     """CLAP's text tower (typed queries of the sound space): torch against ONNX Runtime."""
-    from mmexplorer.core.calibration_sets import sound_text_data
+    from mmexplorer.core.calibration import sound_text_data
     from mmexplorer.core.models import onnx_backend as ob
     from mmexplorer.core.models.sound import load_sound_model
 

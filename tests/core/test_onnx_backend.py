@@ -136,7 +136,7 @@ def ob_model_id(spec: str) -> str | None:
 
 
 def test_aligned_model_export_matches_torch_and_int8_keeps_recall(aligned_model_dir: Path, onnx_cache: Path) -> None:
-    from mmexplorer.core.calibration_sets import image_text_data
+    from mmexplorer.core.calibration import image_text_data
     from mmexplorer.core.models import load_image_model
 
     torch_enc = load_image_model(str(aligned_model_dir), device="cpu", backend="torch")

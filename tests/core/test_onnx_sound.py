@@ -175,7 +175,7 @@ def test_the_default_model_from_the_hub_cache_runs_its_text_tower_on_onnx(
 
 
 def test_onnx_load_reuses_the_export_and_keeps_audio_on_torch(clap, sound_dir: Path, onnx_cache: Path) -> None:
-    from mmexplorer.core.calibration_sets import sound_text_data
+    from mmexplorer.core.calibration import sound_text_data
     from mmexplorer.core.models.sound import load_sound_model
     from mmexplorer.devtools.sound import render_sound
 

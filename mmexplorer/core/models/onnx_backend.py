@@ -7,7 +7,7 @@ the faster one. The graphs are exported once from the torch model the app loaded
 app's own cache (`cache_root()`: $MMEXPLORER_ONNX_CACHE, else the platform's user cache dir),
 in a folder keyed by the model id and the torch, onnxruntime and exporter versions, so an upgrade
 exports again. Before a graph is used it is run on a fixed batch against torch (cosine >= 0.999);
-its dynamic int8 version is kept only where recall@1 on the labelled sets (core.calibration_sets:
+its dynamic int8 version is kept only where recall@1 on the labelled sets (core.calibration:
 rendered scenes and their captions for an image-text model; the paraphrase pairs for a sentence
 encoder) stays within 0.01 of the fp32 graph, else fp32 (and meta.json says why).
 
@@ -710,7 +710,7 @@ class ExportRefused(Exception):
 
 
 def _clip_recall(image_graph: Path, text_graph: Path, tokenizer: ClipBpeTokenizer, pre: dict[str, Any]) -> float:
-    from mmexplorer.core.calibration_sets import image_text_data
+    from mmexplorer.core.calibration import image_text_data
 
     img = open_session(image_graph)
     txt = open_session(text_graph)
@@ -845,7 +845,7 @@ def export_clip(encoder: Any, folder: Path, *, quantize: bool | None = None) -> 
 
 
 def _sentence_recall(graph: Path, tokenizer: Any, max_len: int) -> float:
-    from mmexplorer.core.calibration_sets import sentence_encoder_data
+    from mmexplorer.core.calibration import sentence_encoder_data
 
     session = open_session(graph)
     data = sentence_encoder_data(lambda ts: _sentence_run(session, tokenizer, list(ts), 32))
@@ -1564,7 +1564,7 @@ class _RecordingAudio:
 
 def _clap_calibration(audio: Callable[[Sequence[np.ndarray]], np.ndarray], texts: Callable[[Sequence[str]], np.ndarray],
                       sample_rate: int, kind: str) -> Any:
-    from mmexplorer.core.calibration_sets import sound_text_data
+    from mmexplorer.core.calibration import sound_text_data
 
     return sound_text_data(audio, texts, sample_rate=sample_rate, kind=kind)
 
@@ -1574,7 +1574,7 @@ def export_clap_text(encoder: Any, model_folder: Path, folder: Path, *, quantize
 
     The graph is `ClapModel.get_text_features` (text model, pooler, projection); rows are
     normalised after it, as `SoundEncoder.encode_texts` does. Beside it: the checked tokenizer and
-    the torch audio vectors of the calibration sounds (core.calibration_sets.sound_text_data), so a
+    the torch audio vectors of the calibration sounds (core.calibration.sound_text_data), so a
     library's relevance maps for the sound space are fitted without torch.
 
     Args:
