@@ -9,6 +9,7 @@ the fit transfers to real photos is not measured here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from mmexplorer.core.calibration.text import unrelated_queries
 from mmexplorer.core.relevance import CalibrationData
 
 SEEDS = {"items": 7_100_000, "background": 7_200_000, "queries": 7_300_000}
+Queries = tuple[np.ndarray, list[frozenset[int]], str]  # query vectors, the right items of each, a description
 
 
 def scene_renders(seed0: int, size: int) -> tuple[list[Any], list[tuple[str, str]]]:
@@ -27,22 +29,18 @@ def scene_renders(seed0: int, size: int) -> tuple[list[Any], list[tuple[str, str
     return images, pairs
 
 
-def image_text_data(encode_images: Any, encode_texts: Any, *, image_size: int, kind: str) -> CalibrationData:
-    """Pairs for an image-text model; kind "text" (captions -> scenes) or "image" (scene -> scene)."""
-    size = max(64, int(image_size))
-    items, pairs = scene_renders(SEEDS["items"], size)
-    background, _ = scene_renders(SEEDS["background"], size)
-    item_vecs = np.asarray(encode_images(items), np.float32)
-    back_vecs = np.asarray(encode_images(background), np.float32)
-    if kind == "image":
-        probes, _ = scene_renders(SEEDS["queries"], size)
-        return CalibrationData(
-            queries=np.asarray(encode_images(probes), np.float32),
-            items=item_vecs,
-            positives=[frozenset({i}) for i in range(len(pairs))],
-            background=back_vecs,
-            source=f"{len(pairs)} rendered scenes against renders of the same scenes",
-        )
+def _scene_queries(encode_images: Any, encode_texts: Any, pairs: list[tuple[str, str]], size: int) -> Queries:
+    """"image" queries: other renders of each scene, each with its own scene as the one right answer."""
+    probes, _ = scene_renders(SEEDS["queries"], size)
+    return (
+        np.asarray(encode_images(probes), np.float32),
+        [frozenset({i}) for i in range(len(pairs))],
+        f"{len(pairs)} rendered scenes against renders of the same scenes",
+    )
+
+
+def _caption_queries(encode_images: Any, encode_texts: Any, pairs: list[tuple[str, str]], size: int) -> Queries:
+    """"text" queries: captions in a few phrasings, colour-only and shape-only queries, and unrelated text."""
     queries: list[str] = []
     positives: list[frozenset[int]] = []
     for i, (colour, shape) in enumerate(pairs):
@@ -60,10 +58,26 @@ def image_text_data(encode_images: Any, encode_texts: Any, *, image_size: int, k
     unrelated = unrelated_queries()
     queries += unrelated
     positives += [frozenset()] * len(unrelated)
-    return CalibrationData(
-        queries=np.asarray(encode_texts(queries), np.float32),
-        items=item_vecs,
-        positives=positives,
-        background=back_vecs,
-        source=f"captions of {len(pairs)} rendered scenes and {len(unrelated)} unrelated queries",
+    return (
+        np.asarray(encode_texts(queries), np.float32),
+        positives,
+        f"captions of {len(pairs)} rendered scenes and {len(unrelated)} unrelated queries",
     )
+
+
+# The queries of each query kind; any other kind (a mapped one) asks in words.
+QUERY_KINDS: dict[str, Callable[[Any, Any, list[tuple[str, str]], int], Queries]] = {
+    "image": _scene_queries,
+    "text": _caption_queries,
+}
+
+
+def image_text_data(encode_images: Any, encode_texts: Any, *, image_size: int, kind: str) -> CalibrationData:
+    """Pairs for an image-text model; kind "text" (captions -> scenes) or "image" (scene -> scene)."""
+    size = max(64, int(image_size))
+    items, pairs = scene_renders(SEEDS["items"], size)
+    background, _ = scene_renders(SEEDS["background"], size)
+    item_vecs = np.asarray(encode_images(items), np.float32)
+    back_vecs = np.asarray(encode_images(background), np.float32)
+    queries, positives, source = QUERY_KINDS.get(kind, _caption_queries)(encode_images, encode_texts, pairs, size)
+    return CalibrationData(queries=queries, items=item_vecs, positives=positives, background=back_vecs, source=source)
