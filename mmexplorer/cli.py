@@ -154,7 +154,7 @@ def _main(argv: Sequence[str] | None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     if getattr(args, "backend", None):
-        from mmexplorer.core.models.onnx_backend import set_backend
+        from mmexplorer.core.models.onnx import set_backend
 
         set_backend(args.backend)
     try:

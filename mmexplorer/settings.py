@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 3
 DEVICES = ("auto", "cpu", "cuda", "mps")
-#: Inference backends (core.models.onnx_backend): auto measures torch against ONNX Runtime once per model.
+#: Inference backends (core.models.onnx): auto measures torch against ONNX Runtime once per model.
 BACKENDS = ("auto", "torch", "onnx")
 THEMES = ("system", "light", "dark")
 #: How the strong matches of a search are ordered: best match first, or newest (taken) first.

@@ -105,10 +105,10 @@ def _lines(path: Path) -> list[str]:
 
 def anchor_phrases() -> list[str]:
     """The shipped anchor phrases: anchors_en.txt, then the other word and sentence lists, deduplicated."""
-    from mmexplorer.core import calibration_sets as cs
+    from mmexplorer.core import calibration
 
-    phrases = _lines(ANCHORS_EN) + _lines(cs.EVERYDAY_WORDS) + cs.background_sentences()
-    for query, passage, _topic in cs.text_pairs():
+    phrases = _lines(ANCHORS_EN) + calibration.everyday_words() + calibration.background_sentences()
+    for query, passage, _topic in calibration.text_pairs():
         phrases += [query, passage]
     return list(dict.fromkeys(phrases))
 
@@ -587,7 +587,7 @@ def mapped_relevance(searcher: Any, aligner: Aligner, source: Space, target: Spa
     Mapped vectors are a query kind of their own ("mapped-<source>"): their cosines are lower than
     native ones, so the target's map for typed words would call too little relevant. Where one of
     the two spaces takes images, the labelled pairs are the image calibration's (rendered scenes
-    and their captions, core.calibration_sets), one side passed through the map; otherwise
+    and their captions, core.calibration), one side passed through the map; otherwise
     (two text towers, no labelled pairs) the target's "text" map is used. The fit is cached by
     the Searcher's relevance cache, keyed by both models and the map.
 
@@ -619,7 +619,7 @@ def mapped_relevance(searcher: Any, aligner: Aligner, source: Space, target: Spa
 
 def _mapped_data(searcher: Any, aligner: Aligner, src: Any, tgt: Any) -> Any:
     """Labelled pairs for vectors mapped from src into tgt (one of them takes images)."""
-    from mmexplorer.core.calibration_sets import image_text_data
+    from mmexplorer.core.calibration import image_text_data
     from mmexplorer.core.relevance import CalibrationData
 
     def mapped(vectors: np.ndarray) -> np.ndarray:
@@ -638,9 +638,10 @@ def _mapped_data(searcher: Any, aligner: Aligner, src: Any, tgt: Any) -> Any:
     positives = [{j for j, pos in enumerate(data.positives) if i in pos} for i in range(len(data.items))]
     # Notes name what a photo shows inside longer sentences, where a caption stands alone: each
     # scene's caption also inside an everyday sentence, as one more right answer.
-    from mmexplorer.core.calibration_sets import _renders, background_sentences
+    from mmexplorer.core.calibration import background_sentences
+    from mmexplorer.core.calibration.scenes import classes as scene_classes
 
-    _images, classes = _renders(0, 8)
+    classes = scene_classes()
     everyday = background_sentences()
     in_sentences = [
         f"{everyday[(7 * i) % len(everyday)]} {_SENTENCE_FRAMES[i % len(_SENTENCE_FRAMES)].format(c=c, s=s)}"

@@ -119,19 +119,19 @@ class SpaceEntry:
 
 
 def _image_calibration(encoder: Any, kind: str) -> CalibrationData:
-    from mmexplorer.core.calibration_sets import image_text_data
+    from mmexplorer.core.calibration import image_text_data
 
     return image_text_data(encoder.encode_images, encoder.encode_texts, image_size=encoder.image_size, kind=kind)
 
 
 def _text_calibration(encoder: Any, kind: str) -> CalibrationData:
-    from mmexplorer.core.calibration_sets import sentence_encoder_data
+    from mmexplorer.core.calibration import sentence_encoder_data
 
     return sentence_encoder_data(encoder.encode)
 
 
 def _sound_calibration(encoder: Any, kind: str) -> CalibrationData:
-    from mmexplorer.core.calibration_sets import sound_text_data
+    from mmexplorer.core.calibration import sound_text_data
 
     return sound_text_data(encoder.encode_audio, encoder.encode_texts, sample_rate=encoder.sample_rate, kind=kind)
 

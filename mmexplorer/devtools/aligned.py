@@ -127,10 +127,15 @@ def _names(values: Any) -> tuple[str, ...]:
 
 
 def synth_world() -> ShapeWorld:
-    """The world of `mmexplorer.devtools.synth` (imported lazily: it is written separately)."""
+    """The world of `mmexplorer.devtools.synth` (imported lazily: it is written separately).
+
+    Keyed by the renderer's code (core.calibration.scenes, which synth re-exports): a change to
+    synth's other generators does not retrain the model.
+    """
+    from mmexplorer.core.calibration import scenes as renderer
     from mmexplorer.devtools import synth
 
-    source = inspect.getsource(synth)
+    source = inspect.getsource(renderer)
     return ShapeWorld(
         colours=_names(synth.COLOURS),
         shapes=_names(synth.SHAPES),
@@ -229,7 +234,7 @@ def ensure_scene_model(cache_dir: Path | str | None = None, *, on_log: Callable[
 
 def _negative_texts(world: ShapeWorld) -> list[str]:
     """Everyday sentences with no colour or shape word: text that depicts no scene."""
-    from mmexplorer.core.calibration_sets import text_pairs
+    from mmexplorer.core.calibration import text_pairs
 
     banned = {w.lower() for w in (*world.colours, *world.shapes)}
     banned |= {w + "s" for w in banned}

@@ -63,9 +63,10 @@ SCENE_MIX = ((1, 0.4), (2, 0.45), (4, 0.15))
 
 
 def _renderer_id() -> str:
-    from mmexplorer.devtools import scenes, synth
+    from mmexplorer.core.calibration import scenes as renderer
+    from mmexplorer.devtools import scenes
 
-    source = inspect.getsource(synth) + inspect.getsource(scenes)
+    source = inspect.getsource(renderer) + inspect.getsource(scenes)
     return "scenes:" + hashlib.sha256(source.encode()).hexdigest()[:16]
 
 

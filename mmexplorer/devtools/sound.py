@@ -1,9 +1,9 @@
 """Synthesized sounds and a small audio-text model (CLAP's real classes) the test suite trains on them.
 
 No model hub is reachable on the development machines, yet tests must assert sound semantics
-("a low hum" finds the low-tone recording). So this module synthesizes a few kinds of sound
-(pure low and high tones, rising and falling chirps, noise bursts, clicks, repeated beeps), each
-with several captions, and trains a tiny transformers `ClapModel` on them in well under two
+("a low hum" finds the low-tone recording). So core.calibration.sounds synthesizes a few kinds of
+sound (pure low and high tones, rising and falling chirps, noise bursts, clicks, repeated beeps),
+each with several captions, and this module trains a tiny transformers `ClapModel` on them in well under two
 minutes on two CPU threads. The folder it saves (ClapModel + ClapProcessor `save_pretrained`,
 with a byte-level BPE tokenizer built offline by the `tokenizers` package) loads through the
 app's real loader as a local folder, and is what `--sound-model` accepts:
@@ -17,26 +17,36 @@ small mel settings; LAION's CLAP uses 48 kHz, 10 s, 64 bands). It knows these so
 else: its similarities mean something only for them.
 
 The cache follows devtools.aligned: $MMEXPLORER_TEST_CACHE or ~/.cache/mmexplorer-tests, keyed by
-SOUND_VERSION and a hash of this module's synthesizer, written to a temp folder and renamed into
-place under a file lock so parallel test sessions train once.
+SOUND_VERSION and a hash of the synthesizer (core.calibration.sounds) and the settings here,
+written to a temp folder and renamed into place under a file lock so parallel test sessions train
+once.
 """
 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import logging
 import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+# The sounds and their kinds live in core (calibration renders them at run time); KIND_KEYS and
+# SoundKind are re-exported for scripts that read them here.
+from mmexplorer.core.calibration.sounds import (  # noqa: F401
+    KIND_KEYS,
+    SAMPLE_RATE,
+    SOUND_KINDS,
+    SoundKind,
+    render_sound,
+    renderer_source,
+)
+from mmexplorer.core.calibration.text import background_sentences, everyday_words, text_pairs
 from mmexplorer.devtools import model_cache
 from mmexplorer.devtools.model_cache import ensure_trained
 
@@ -44,7 +54,6 @@ log = logging.getLogger(__name__)
 
 SOUND_VERSION = "sound-v1"
 META_NAME = "mmexplorer_sound.json"  # core.models.sound reads meaningful/note from it
-SAMPLE_RATE = 16_000
 WINDOW_S = 2
 TRAIN_SEED = 0
 HELD_OUT_SEED = 50_000  # sound seeds for evaluation start here; training uses 0..per_class-1
@@ -90,140 +99,7 @@ VOCAB_SIZE = 1200
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>", "<mask>")
 
 
-@dataclass(frozen=True)
-class SoundKind:
-    """One kind of synthesized sound and the ways people would describe it (the first is canonical)."""
-
-    key: str
-    captions: tuple[str, ...]
-
-
-SOUND_KINDS: tuple[SoundKind, ...] = (
-    SoundKind(
-        "low_tone", ("a low hum", "a low tone", "a deep hum", "a low drone", "a low pitched sound", "humming")
-    ),
-    SoundKind(
-        "high_tone",
-        (
-            "a high beep",
-            "a high tone",
-            "a high pitched beep",
-            "a shrill tone",
-            "a high whine",
-            "a piercing tone",
-        ),
-    ),
-    SoundKind(
-        "rising",
-        (
-            "a rising whistle",
-            "a rising tone",
-            "a sweep going up",
-            "a whistle going up",
-            "an upward chirp",
-            "rising pitch",
-        ),
-    ),
-    SoundKind(
-        "falling",
-        (
-            "a falling whistle",
-            "a falling tone",
-            "a sweep going down",
-            "a whistle going down",
-            "a downward chirp",
-            "falling pitch",
-        ),
-    ),
-    SoundKind(
-        "noise",
-        ("a burst of noise", "a hiss", "static noise", "white noise", "a hissing sound", "bursts of static"),
-    ),
-    SoundKind(
-        "clicks",
-        ("clicks", "a clicking sound", "ticking", "a series of clicks", "tapping", "a ticking clock"),
-    ),
-    SoundKind(
-        "beeps",
-        ("repeated beeps", "beeping", "a beeping alarm", "short beeps", "beep beep beep", "an alarm beeping"),
-    ),
-)
-KIND_KEYS = tuple(k.key for k in SOUND_KINDS)
-
-
-# -- synthesis -----------------------------------------------------------------------------------
-
-
-def _envelope(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
-    fade = max(1, min(n // 4, int(sr * rng.uniform(0.005, 0.05))))
-    env = np.ones(n, dtype=np.float32)
-    ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
-    env[:fade] = ramp
-    env[-fade:] = ramp[::-1]
-    return env
-
-
-def _chirp(f0: float, f1: float, n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
-    t = np.arange(n) / sr
-    duration = n / sr
-    # exponential sweep: equal time per octave, as a whistle sounds
-    k = math.log(f1 / f0) / duration
-    phase = 2 * math.pi * f0 * (np.exp(k * t) - 1) / k + rng.uniform(0, 2 * math.pi)
-    return np.sin(phase).astype(np.float32)
-
-
-def render_sound(
-    kind: str, *, seed: int = 0, sr: int = SAMPLE_RATE, duration: float | None = None
-) -> np.ndarray:
-    """One synthesized sound of `kind` (a key of SOUND_KINDS): mono float32 at `sr`, peak <= 1.
-
-    Pitch, length, loudness and a faint noise floor vary with `seed`; the same seed gives the same
-    samples. `duration` (seconds) fixes the length; else 0.6-2.0 s.
-    """
-    if kind not in KIND_KEYS:
-        raise ValueError(f"unknown sound kind {kind!r}; one of {', '.join(KIND_KEYS)}")
-    digest = hashlib.sha256(f"{kind}:{seed}".encode()).digest()
-    rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
-    seconds = float(duration) if duration is not None else float(rng.uniform(0.6, 2.0))
-    n = max(16, int(seconds * sr))
-    t = np.arange(n) / sr
-    if kind == "low_tone":
-        f = rng.uniform(70, 220)
-        x = np.sin(2 * math.pi * f * t + rng.uniform(0, 6.3))
-        x += rng.uniform(0.0, 0.35) * np.sin(2 * math.pi * 2 * f * t)  # a hum has some second harmonic
-    elif kind == "high_tone":
-        f = rng.uniform(1800, 5000)
-        x = np.sin(2 * math.pi * f * t + rng.uniform(0, 6.3))
-    elif kind in ("rising", "falling"):
-        lo, hi = rng.uniform(250, 700), rng.uniform(1800, 5000)
-        x = _chirp(lo, hi, n, sr, rng) if kind == "rising" else _chirp(hi, lo, n, sr, rng)
-    elif kind == "noise":
-        x = np.zeros(n)
-        bursts = int(rng.integers(1, 4))
-        for _ in range(bursts):
-            length = int(n * rng.uniform(0.15, 0.5))
-            at = int(rng.integers(0, max(1, n - length)))
-            x[at : at + length] += rng.standard_normal(length) * _envelope(length, sr, rng)
-    elif kind == "clicks":
-        x = np.zeros(n)
-        rate = rng.uniform(3, 14)
-        period = int(sr / rate)
-        click = np.exp(-np.arange(int(sr * 0.004)) / (sr * 0.0008)) * rng.choice([-1.0, 1.0])
-        for at in range(int(rng.integers(0, period)), n - len(click), period):
-            x[at : at + len(click)] += click
-    else:  # beeps
-        f = rng.uniform(600, 1400)
-        on = rng.uniform(0.06, 0.15)
-        gap = rng.uniform(0.06, 0.2)
-        tone = np.sin(2 * math.pi * f * t)
-        gate = ((t % (on + gap)) < on).astype(np.float64)
-        x = tone * gate
-    x = np.asarray(x, dtype=np.float64)
-    x *= _envelope(n, sr, rng)
-    peak = float(np.max(np.abs(x))) or 1.0
-    x = x / peak * rng.uniform(0.1, 0.9)
-    x += rng.standard_normal(n) * 10 ** rng.uniform(-4.0, -2.5)  # a faint noise floor
-    return np.clip(x, -1.0, 1.0).astype(np.float32)
+# -- synthesis: core.calibration.sounds (calibration renders the same sounds at run time) ---------
 
 
 def write_sound(
@@ -239,8 +115,8 @@ def write_sound(
 
 
 def synth_id() -> str:
-    """A hash of this module's synthesizer: the cached model is retrained when it changes."""
-    source = inspect.getsource(render_sound) + inspect.getsource(_chirp) + inspect.getsource(_envelope)
+    """A hash of the synthesizer and the model settings: the cached model is retrained when they change."""
+    source = renderer_source()
     source += repr(SOUND_KINDS) + repr(FEATURES) + repr(AUDIO_CONFIG) + repr(TEXT_CONFIG)
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
@@ -256,8 +132,6 @@ _SOUND_WORDS = {
 
 def negative_texts() -> list[str]:
     """Everyday sentences with no sound word: text that describes none of the synthesized sounds."""
-    from mmexplorer.core.calibration_sets import text_pairs
-
     out = []
     for query, passage, _topic in text_pairs():
         for text in (query, passage.split(". ")[0]):
@@ -299,10 +173,8 @@ def build_tokenizer(corpus: list[str]) -> Any:
 
 
 def _tokenizer_corpus(negatives: list[str]) -> list[str]:
-    from mmexplorer.core.calibration_sets import EVERYDAY_WORDS, _lines, background_sentences
-
     corpus = [c for k in SOUND_KINDS for c in k.captions] * 20
-    return corpus + negatives + background_sentences() + _lines(EVERYDAY_WORDS)
+    return corpus + negatives + background_sentences() + everyday_words()
 
 
 # -- cache ---------------------------------------------------------------------------------------

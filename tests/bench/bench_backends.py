@@ -8,9 +8,9 @@ For each encoder and backend, in one run, with the same thread count for torch a
 - `query_ms`: one typed query through the text tower (median of `--queries`, after warm-up);
 - `cosine_to_torch`: the lowest cosine between this backend's vectors and torch fp32's on a fixed
   batch (images and texts);
-- `recall_at_1` on the labelled sets (core.calibration_sets: captions -> rendered scenes for an
+- `recall_at_1` on the labelled sets (core.calibration: captions -> rendered scenes for an
   image-text model, paraphrase pairs for the sentence encoder; null for random weights);
-- `chosen`: the backend the app's own rule (`onnx_backend.measure_clip` / `measure_text`, what
+- `chosen`: the backend the app's own rule (`onnx.measure_clip` / `measure_text`, what
   "auto" runs at first use) picks on this machine, and the int8 decision its recall rule takes.
 
 Encoders: ViT-B-32 with random weights (the default architecture; its real weights cannot be
@@ -78,8 +78,8 @@ def _load(kind: str, spec: str | None, backend: str, cache: Path, int8: str) -> 
 def image_rows(spec: str, label: str, work: Path, args: argparse.Namespace, *, meaningful: bool) -> dict[str, Any]:
     import torch
 
-    from mmexplorer.core.calibration_sets import image_text_data
-    from mmexplorer.core.models import onnx_backend as ob
+    from mmexplorer.core.calibration import image_text_data
+    from mmexplorer.core.models import onnx as ob
 
     log(f"[{label}]")
     last = "onnx int8 (forced)" if not meaningful else "onnx (recall rule)"
@@ -131,8 +131,8 @@ def image_rows(spec: str, label: str, work: Path, args: argparse.Namespace, *, m
 
 
 def text_rows(work: Path, args: argparse.Namespace) -> dict[str, Any]:
-    from mmexplorer.core.calibration_sets import sentence_encoder_data
-    from mmexplorer.core.models import onnx_backend as ob
+    from mmexplorer.core.calibration import sentence_encoder_data
+    from mmexplorer.core.models import onnx as ob
 
     label = "all-MiniLM-L6-v2"
     log(f"[{label}]")
@@ -159,7 +159,7 @@ def text_rows(work: Path, args: argparse.Namespace) -> dict[str, Any]:
             "recall_at_1": round(ob.recall_at_1(data.queries, data.items, data.positives), 4),
         }
         if name != "torch":
-            g = enc._sessions.meta["graphs"]["text"]
+            g = enc.meta["graphs"]["text"]
             row["graph"] = {x: g.get(x) for x in ("precision", "recall_fp32", "recall_int8", "reason")}
         rows[name] = row
         log(f"  {name}: {row['items_per_s']} chunks/s, query {row['query_ms']} ms, cos {row['cosine_to_torch']}, "
@@ -195,8 +195,9 @@ def write_random_clap(folder: Path, template: Path) -> Path:
 
 def sound_rows(folder: Path, label: str, work: Path, args: argparse.Namespace, *, meaningful: bool) -> dict[str, Any]:
     """CLAP's text tower (typed queries of the sound space): torch against ONNX Runtime."""
-    from mmexplorer.core.calibration_sets import sound_text_data
-    from mmexplorer.core.models import onnx_backend as ob
+    from mmexplorer.core.calibration import sound_text_data
+    from mmexplorer.core.models import onnx as ob
+    from mmexplorer.core.models.onnx.clap import RecordingAudio
     from mmexplorer.core.models.sound import load_sound_model
 
     log(f"[{label}]")
@@ -212,7 +213,7 @@ def sound_rows(folder: Path, label: str, work: Path, args: argparse.Namespace, *
     ref = encoders["torch"]
     captions = [f"sound {i}: a dog barking far away while rain falls on a tin roof" for i in range(args.batch)]
     ref_vecs = ref.encode_texts(captions + QUERIES)
-    audio = ob._RecordingAudio(ref)  # one torch pass over the calibration sounds, shared by the rows
+    audio = RecordingAudio(ref)  # one torch pass over the calibration sounds, shared by the rows
     rows: dict[str, Any] = {}
     for name, enc in encoders.items():
         enc.encode_texts(captions)
@@ -248,7 +249,7 @@ def sound_rows(folder: Path, label: str, work: Path, args: argparse.Namespace, *
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    from mmexplorer.core.models import onnx_backend as ob
+    from mmexplorer.core.models import onnx as ob
 
     torch.set_num_threads(args.threads)
     ob.set_threads(args.threads)

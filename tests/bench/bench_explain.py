@@ -168,7 +168,7 @@ def quality(encoder: Any, names: list[str], n_scenes: int) -> dict[str, Any]:
 # -- ViT-B-32 timing ----------------------------------------------------------------------------
 def _use_backend(label: str, work: Path) -> str:
     """Point the process at one backend (and, for ONNX, its precision's export cache)."""
-    from mmexplorer.core.models import onnx_backend as ob
+    from mmexplorer.core.models import onnx as ob
 
     backend, int8 = BACKENDS[label]
     os.environ["MMEXPLORER_ONNX_CACHE"] = str(work / f"onnx-explain-{int8}")
@@ -263,7 +263,7 @@ def engine_timing_aligned(model_dir: str) -> dict[str, Any]:
 def _threads(n: int) -> None:
     import torch
 
-    from mmexplorer.core.models import onnx_backend as ob
+    from mmexplorer.core.models import onnx as ob
 
     torch.set_num_threads(n)
     ob.set_threads(n)

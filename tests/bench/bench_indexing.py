@@ -221,7 +221,7 @@ def measure_format(
     import torch
 
     from mmexplorer.core.engine import Engine
-    from mmexplorer.core.models import onnx_backend
+    from mmexplorer.core.models import onnx as onnx_backend
 
     onnx_backend.set_backend(backend)
     from mmexplorer.core.indexer import StageTimes

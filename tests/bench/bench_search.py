@@ -385,7 +385,7 @@ def run(args: argparse.Namespace) -> dict:
             import torch
 
             torch.set_num_threads(args.torch_threads)
-            from mmexplorer.core.models import onnx_backend
+            from mmexplorer.core.models import onnx as onnx_backend
 
             onnx_backend.set_threads(args.torch_threads)
         encode, model_name = load_text_tower(workdir, backend)

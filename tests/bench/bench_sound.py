@@ -110,7 +110,7 @@ def baseline_choice(encoder) -> dict:
     """Whether the per-query baseline helps the sound space: fitted on the calibration set, scored on
     held-out sounds (other seeds) against their captions and unrelated sentences the fit never saw."""
     from mmexplorer.core import relevance as rel
-    from mmexplorer.core.calibration_sets import background_sentences, sound_text_data
+    from mmexplorer.core.calibration import background_sentences, sound_text_data
     from mmexplorer.devtools.sound import HELD_OUT_SEED, SOUND_KINDS, held_out_gallery
 
     calib = sound_text_data(

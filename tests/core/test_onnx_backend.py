@@ -14,7 +14,10 @@ import numpy as np
 import pytest
 
 from mmexplorer.core.errors import ModelUnavailableError
-from mmexplorer.core.models import onnx_backend as ob
+from mmexplorer.core.models import onnx as ob
+from mmexplorer.core.models.onnx.clip import preprocess_cfg
+from mmexplorer.core.models.onnx.clip_inputs import ClipBpeTokenizer, clip_preprocess, open_clip_bpe_path
+from mmexplorer.core.models.onnx.export import export_graph
 
 TEXTS = [
     "a red circle",
@@ -47,7 +50,7 @@ def test_clip_tokenizer_reproduces_open_clip_without_torch() -> None:
     import open_clip
 
     reference = open_clip.get_tokenizer("ViT-B-32")
-    ours = ob.ClipBpeTokenizer(ob.open_clip_bpe_path(), context_length=77)
+    ours = ClipBpeTokenizer(open_clip_bpe_path(), context_length=77)
     rng = np.random.default_rng(0)
     alphabet = list("abcdefghijklmnopqrstuvwxyz ABC.,!?'-éü0123456789&;") + ["日", "🐶", "\u00a0"]
     randoms = ["".join(rng.choice(alphabet, size=int(rng.integers(1, 60)))) for _ in range(200)]
@@ -57,9 +60,9 @@ def test_clip_tokenizer_reproduces_open_clip_without_torch() -> None:
 
 def test_clip_tokenizer_tables_kept_by_an_export_give_the_same_tokens(tmp_path: Path) -> None:
     tables = tmp_path / "clip_bpe_tables.json"
-    built = ob.ClipBpeTokenizer(ob.open_clip_bpe_path(), tables=tables)  # builds and writes the tables
+    built = ClipBpeTokenizer(open_clip_bpe_path(), tables=tables)  # builds and writes the tables
     assert tables.is_file()
-    read = ob.ClipBpeTokenizer(ob.open_clip_bpe_path(), tables=tables)
+    read = ClipBpeTokenizer(open_clip_bpe_path(), tables=tables)
     assert read.encoder == built.encoder and read.bpe_ranks == built.bpe_ranks
     assert np.array_equal(read(TEXTS), built(TEXTS))
 
@@ -79,13 +82,13 @@ def test_truncation_at_end_of_text_keeps_the_embedding(tiny_clip, onnx_cache: Pa
 def test_preprocess_matches_the_torch_transform(tiny_clip) -> None:
     from PIL import Image
 
-    cfg = ob._clip_preprocess_cfg(tiny_clip.model, tiny_clip.image_size)
+    cfg = preprocess_cfg(tiny_clip.model, tiny_clip.image_size)
     rng = np.random.default_rng(1)
     for w, h, mode in [(64, 64, "RGB"), (120, 90, "RGB"), (33, 200, "L"), (300, 301, "RGBA"), (17, 12, "RGB")]:
         pixels = rng.integers(0, 255, size=(h, w, 4 if mode == "RGBA" else 3), dtype=np.uint8)
         img = Image.fromarray(pixels[..., 0] if mode == "L" else pixels, mode=mode)
         want = tiny_clip.preprocess(img.convert("RGB") if mode == "RGBA" else img).numpy()
-        got = ob.clip_preprocess(img.convert("RGB") if mode == "RGBA" else img, cfg)
+        got = clip_preprocess(img.convert("RGB") if mode == "RGBA" else img, cfg)
         assert got.shape == want.shape
         np.testing.assert_allclose(got, want, atol=1e-5)
 
@@ -102,7 +105,7 @@ def test_tiny_random_export_matches_torch_and_is_reused(tiny_clip, onnx_cache: P
     assert meta["graphs"]["image"]["cosine_to_torch"] >= ob.MIN_COSINE
     assert meta["graphs"]["image"]["precision"] == "fp32"  # a random model's recall says nothing: no int8
     stamp = (enc.folder / meta["graphs"]["text"]["file"]).stat().st_mtime_ns
-    again = ob.load_cached_image(
+    again = ob.CLIP.load_cached(
         ob_model_id("tiny-random"), name="tiny-random", device="cpu", backend="onnx", torch_loader=lambda: tiny_clip
     )
     assert again is not None and (again.folder / meta["graphs"]["text"]["file"]).stat().st_mtime_ns == stamp
@@ -120,7 +123,7 @@ def test_a_graph_is_optimized_once_and_later_sessions_open_it_as_is(tiny_clip, o
     assert not list(enc.folder.glob("*.tmp"))
     on_disk = ob.read_meta(enc.folder, enc.model_id)  # the stamps of the optimized file hold
     assert on_disk is not None and on_disk["graphs"]["text"]["file"] == graph["file"]
-    again = ob.load_cached_image(
+    again = ob.CLIP.load_cached(
         ob_model_id("tiny-random"), name="tiny-random", device="cpu", backend="onnx", torch_loader=lambda: tiny_clip
     )
     assert again is not None
@@ -136,7 +139,7 @@ def ob_model_id(spec: str) -> str | None:
 
 
 def test_aligned_model_export_matches_torch_and_int8_keeps_recall(aligned_model_dir: Path, onnx_cache: Path) -> None:
-    from mmexplorer.core.calibration_sets import image_text_data
+    from mmexplorer.core.calibration import image_text_data
     from mmexplorer.core.models import load_image_model
 
     torch_enc = load_image_model(str(aligned_model_dir), device="cpu", backend="torch")
@@ -175,7 +178,7 @@ def test_an_int8_graph_that_loses_recall_is_refused(tmp_path: Path) -> None:
     layer = torch.nn.Linear(dim, dim, bias=False)
     layer.weight.data = torch.from_numpy(weight)
     fp32 = tmp_path / "lin.fp32.onnx"
-    ob._export(layer, (torch.zeros(2, dim),), fp32, ["x"], {"x": {0: "n"}, "embedding": {0: "n"}})
+    export_graph(layer, (torch.zeros(2, dim),), fp32, ["x"], {"x": {0: "n"}, "embedding": {0: "n"}})
 
     def centred(x: np.ndarray) -> np.ndarray:
         x = x.astype(np.float32).copy()
@@ -189,7 +192,7 @@ def test_an_int8_graph_that_loses_recall_is_refused(tmp_path: Path) -> None:
 
     def recall(graph: Path) -> float:
         session = ob.open_session(graph)
-        run = lambda x: ob._normalised(session.run(None, {"x": x})[0])
+        run = lambda x: ob.normalised(session.run(None, {"x": x})[0])
         return ob.recall_at_1(run(queries), run(items), positives)
 
     record = ob.choose_precision(fp32, tmp_path / "lin.int8.onnx", recall)
@@ -288,7 +291,7 @@ def test_sentence_encoder_export_matches_torch(minilm) -> None:
     assert enc.max_tokens == minilm.max_tokens
     for text in TEXTS:
         assert enc.count_tokens(text) == minilm.count_tokens(text)
-    graph = enc._sessions.meta["graphs"]["text"]
+    graph = enc.meta["graphs"]["text"]
     if graph["precision"] == "int8":
         assert graph["recall_int8"] >= graph["recall_fp32"] - ob.MAX_RECALL_LOSS
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmexplorer.core.models import onnx_backend as ob
+from mmexplorer.core.models import onnx as ob
+from mmexplorer.core.models.onnx.clap_tokenizer import CLAP_CHECK_TEXTS, clap_texts, clap_tokenizer
 
 TEXTS = [
     "a low hum",
@@ -79,9 +80,9 @@ def _ids(tok, texts: list[str], max_tokens: int) -> list[list[int]]:
 
 
 def test_tokenizer_json_reproduces_transformers_ids(clap, sound_dir: Path) -> None:
-    texts = ob._clap_texts(TEXTS + list(ob._CLAP_CHECK_TEXTS))
-    hf = clap._tokenizer(texts, truncation=True, max_length=clap.max_tokens)["input_ids"]
-    assert _ids(ob.clap_tokenizer(sound_dir), texts, clap.max_tokens) == [list(x) for x in hf]
+    texts = clap_texts(TEXTS + list(CLAP_CHECK_TEXTS))
+    hf = clap.tokenizer(texts, truncation=True, max_length=clap.max_tokens)["input_ids"]
+    assert _ids(clap_tokenizer(sound_dir), texts, clap.max_tokens) == [list(x) for x in hf]
     assert max(len(x) for x in hf) == clap.max_tokens  # the long texts were cut where transformers cuts
 
 
@@ -96,15 +97,15 @@ def test_vocab_and_merges_alone_reproduce_transformers_ids(sound_dir: Path, tmp_
     shutil.copy(sound_dir / "tokenizer_config.json", folder / "tokenizer_config.json")
     assert not (folder / "tokenizer.json").exists()
 
-    texts = ob._clap_texts(TEXTS + list(ob._CLAP_CHECK_TEXTS))
+    texts = clap_texts(TEXTS + list(CLAP_CHECK_TEXTS))
 
     def transformers_ids() -> list[list[int]]:
         hf_tok = RobertaTokenizer.from_pretrained(str(folder))
         return [list(x) for x in hf_tok(texts, truncation=True, max_length=32)["input_ids"]]
 
     hf = transformers_ids()
-    assert _ids(ob.clap_tokenizer(folder), texts, 32) == hf
-    assert _ids(ob.clap_tokenizer(sound_dir), texts, 32) == hf  # and both agree with the model's own file
+    assert _ids(clap_tokenizer(folder), texts, 32) == hf
+    assert _ids(clap_tokenizer(sound_dir), texts, 32) == hf  # and both agree with the model's own file
 
     # LAION's repos say in special_tokens_map.json that <mask> takes the space before it.
     mask = {"content": "<mask>", "lstrip": True, "normalized": False, "rstrip": False, "single_word": False}
@@ -113,11 +114,11 @@ def test_vocab_and_merges_alone_reproduce_transformers_ids(sound_dir: Path, tmp_
         "sep_token": "</s>", "unk_token": "<unk>"}), encoding="utf-8")
     hf_lstrip = transformers_ids()
     assert hf_lstrip != hf  # the flag changes transformers' ids for "... <mask> ..."
-    assert _ids(ob.clap_tokenizer(folder), texts, 32) == hf_lstrip
+    assert _ids(clap_tokenizer(folder), texts, 32) == hf_lstrip
 
     (folder / "merges.txt").unlink()
     with pytest.raises(ob.ExportRefused, match="vocab.json"):
-        ob.clap_tokenizer(folder)
+        clap_tokenizer(folder)
 
 
 def test_exported_text_tower_matches_torch(clap, sound_dir: Path, tmp_path: Path) -> None:
@@ -169,30 +170,30 @@ def test_the_default_model_from_the_hub_cache_runs_its_text_tower_on_onnx(
     enc = load_sound_model(DEFAULT_SOUND_MODEL, device="cpu", backend="onnx")
     assert isinstance(enc, ob.OnnxClapEncoder) and enc.model_id == ref.model_id == "clap:clap-htsat-unfused"
     again = load_sound_model(DEFAULT_SOUND_MODEL, device="cpu", backend="onnx")
-    assert isinstance(again, ob.OnnxClapEncoder) and again._torch is None
+    assert isinstance(again, ob.OnnxClapEncoder) and not again.torch_loaded
     tol = ob.MIN_COSINE if again.dtype == "float32" else 0.98
     assert ob.min_cosine(again.encode_texts(TEXTS), ref.encode_texts(TEXTS)) >= tol
 
 
 def test_onnx_load_reuses_the_export_and_keeps_audio_on_torch(clap, sound_dir: Path, onnx_cache: Path) -> None:
-    from mmexplorer.core.calibration_sets import sound_text_data
+    from mmexplorer.core.calibration import sound_text_data
     from mmexplorer.core.models.sound import load_sound_model
     from mmexplorer.devtools.sound import render_sound
 
     first = load_sound_model(str(sound_dir), device="cpu", backend="onnx")  # exports now
-    assert isinstance(first, ob.OnnxClapEncoder) and first._torch is not None  # the indexer's torch model kept
+    assert isinstance(first, ob.OnnxClapEncoder) and first.torch_loaded  # the indexer's torch model kept
     graph = first.meta["graphs"]["text"]
     if graph["precision"] == "int8":
         assert graph["recall_int8"] >= graph["recall_fp32"] - ob.MAX_RECALL_LOSS
     again = load_sound_model(str(sound_dir), device="cpu", backend="onnx")
-    assert isinstance(again, ob.OnnxClapEncoder) and again._torch is None  # built from the export alone
+    assert isinstance(again, ob.OnnxClapEncoder) and not again.torch_loaded  # built from the export alone
     assert again.model_id == clap.model_id and again.dim == clap.dim
     tol = ob.MIN_COSINE if again.dtype == "float32" else 0.98
     assert ob.min_cosine(again.encode_texts(TEXTS), clap.encode_texts(TEXTS)) >= tol
 
     # A first search fits the relevance maps on the calibration sounds: answered by the memo, no torch.
     data = sound_text_data(again.encode_audio, again.encode_texts, sample_rate=again.sample_rate, kind="text")
-    assert again._torch is None
+    assert not again.torch_loaded
     ref = sound_text_data(clap.encode_audio, clap.encode_texts, sample_rate=clap.sample_rate, kind="text")
     np.testing.assert_allclose(data.items, ref.items, atol=1e-5)
     np.testing.assert_allclose(data.background, ref.background, atol=1e-5)
@@ -200,7 +201,7 @@ def test_onnx_load_reuses_the_export_and_keeps_audio_on_torch(clap, sound_dir: P
     # Any other sound goes through the torch audio tower, loaded on first need.
     clip = render_sound("low_tone", seed=999, sr=again.sample_rate)
     np.testing.assert_allclose(again.encode_audio([clip]), clap.encode_audio([clip]), atol=1e-5)
-    assert again._torch is not None
+    assert again.torch_loaded
     times = [(a, b) for a, b, _ in again.windows(clip, again.sample_rate)]
     assert times == [(a, b) for a, b, _ in clap.windows(clip, clap.sample_rate)]
 
@@ -210,7 +211,7 @@ def test_onnx_load_reuses_the_export_and_keeps_audio_on_torch(clap, sound_dir: P
         fh.write(b"\0")
     third = load_sound_model(str(sound_dir), device="cpu", backend="onnx")
     data = sound_text_data(third.encode_audio, third.encode_texts, sample_rate=third.sample_rate, kind="text")
-    assert third._torch is not None
+    assert third.torch_loaded
     np.testing.assert_allclose(data.items, ref.items, atol=1e-5)
 
 
@@ -239,7 +240,7 @@ def test_corrupt_graph_is_exported_again(clap, sound_dir: Path, onnx_cache: Path
     graph.write_bytes(os.urandom(st.st_size))  # same size, same time: only loading it tells
     os.utime(graph, ns=(st.st_atime_ns, st.st_mtime_ns))
     again = load_sound_model(str(sound_dir), device="cpu", backend="onnx")
-    assert isinstance(again, ob.OnnxClapEncoder) and again._torch is None
+    assert isinstance(again, ob.OnnxClapEncoder) and not again.torch_loaded
     caplog.set_level(logging.WARNING, logger="mmexplorer")
     vectors = again.encode_texts(TEXTS[:4])  # the session fails to open: exported again from torch
     assert any("cannot be loaded" in r.getMessage() for r in caplog.records)

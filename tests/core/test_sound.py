@@ -293,7 +293,7 @@ def test_long_recording_windows_find_the_sound_inside(sound_model):
 
 def test_sound_calibration_separates_captions_from_unrelated_text(sound_model):
     from mmexplorer.core import relevance as rel
-    from mmexplorer.core.calibration_sets import sound_text_data
+    from mmexplorer.core.calibration import sound_text_data
 
     data = sound_text_data(
         sound_model.encode_audio, sound_model.encode_texts, sample_rate=sound_model.sample_rate, kind="text"

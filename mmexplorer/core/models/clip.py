@@ -147,6 +147,16 @@ class ClipEncoder:
         """The underlying open_clip model (for explain/align code that needs its internals)."""
         return self._model
 
+    @property
+    def tokenizer(self) -> Callable[[Sequence[str]], torch.Tensor]:
+        """open_clip's tokenizer of this model (the ONNX export replicates and checks it)."""
+        return self._tokenizer
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        """The torch dtype the weights are in (`dtype` is its name)."""
+        return self._torch_dtype
+
     def preprocess(self, img: Image.Image) -> torch.Tensor:
         """The model's eval transform: resize, centre crop, normalise. CPU, float32, thread-safe.
 
@@ -419,7 +429,7 @@ def model_id_for(spec: ImageModelSpec) -> str | None:
         return TINY_RANDOM_MODEL_ID
     if spec.kind is SpecKind.PRETRAINED:
         return f"open_clip:{spec.arch}/{spec.tag}"
-    from mmexplorer.core.models.onnx_backend import cached_sha256
+    from mmexplorer.core.models.onnx.cache import cached_sha256
 
     try:
         if spec.kind is SpecKind.LOCAL_FILE and spec.path is not None:
@@ -449,7 +459,7 @@ def load_image_model(
         device: "auto" (cuda > mps > cpu), "cpu", "mps", "cuda" or "cuda:N".
         on_status: receives loading / downloading (with fraction) / ready / failed news.
         backend: "torch", "onnx" or "auto" (measured at first use, remembered); None: the
-            process's choice (`onnx_backend.set_backend`, $MMEXPLORER_BACKEND), else "auto".
+            process's choice (`onnx.set_backend`, $MMEXPLORER_BACKEND), else "auto".
 
     Returns:
         A `ClipEncoder` (torch) or an `OnnxClipEncoder`; both offer the same methods.
@@ -458,15 +468,15 @@ def load_image_model(
         UsageError: the spec or the device makes no sense, or a checkpoint does not fit.
         ModelUnavailableError: weights are not here and cannot be fetched now.
     """
-    from mmexplorer.core.models import onnx_backend
+    from mmexplorer.core.models import onnx
 
     parsed = parse_image_spec(spec)
-    chosen = onnx_backend.configured_backend(backend)
+    chosen = onnx.configured_backend(backend)
     status = StatusReporter(on_status, space=_SPACE, name=parsed.name)
     status.loading()
     if chosen != "torch":
         # An export made earlier runs without importing torch or open_clip at all.
-        fast = onnx_backend.load_cached_image(
+        fast = onnx.CLIP.load_cached(
             model_id_for(parsed), name=parsed.name, device=device, backend=chosen,
             torch_loader=lambda: _load_torch(parsed, device, None),
         )
@@ -476,7 +486,7 @@ def load_image_model(
             return fast
     with status.reporting_failure():
         encoder = _load_torch(parsed, device, status)
-    encoder = onnx_backend.adopt(
+    encoder = onnx.CLIP.adopt(
         encoder, backend=chosen, requested_device=device, torch_loader=lambda: _load_torch(parsed, device, None),
         status=status,
     )

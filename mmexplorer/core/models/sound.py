@@ -105,6 +105,11 @@ class SoundEncoder:
     def model(self) -> Any:
         return self._model
 
+    @property
+    def tokenizer(self) -> Any:
+        """transformers' tokenizer of the text tower (the ONNX export replicates and checks it)."""
+        return self._tokenizer
+
     # -- audio ------------------------------------------------------------------------------
     def pad(self, clip: np.ndarray) -> np.ndarray:
         """A clip no longer than a window, padded to exactly one window as the model was trained.
@@ -364,7 +369,7 @@ def resolve_sound_model(
     """
     if spec.kind is SoundSpecKind.LOCAL_DIR:
         assert spec.path is not None  # parse_sound_spec sets it for LOCAL_DIR
-        from mmexplorer.core.models.onnx_backend import cached_sha256
+        from mmexplorer.core.models.onnx.cache import cached_sha256
 
         found = find_clap_weights(spec.path)
         # Remembered by (path, size, time): a search does not hash 600 MB of weights each start.
@@ -427,21 +432,21 @@ def load_sound_model(
         device: "auto" (cuda > mps > cpu), "cpu", "mps", "cuda" or "cuda:N".
         on_status: receives loading / downloading / ready / failed news.
         backend: for the text tower (typed queries): "torch", "onnx" or "auto" (measured at first
-            use, remembered); None: the process's choice (`onnx_backend.set_backend`,
+            use, remembered); None: the process's choice (`onnx.set_backend`,
             $MMEXPLORER_BACKEND), else "auto". The audio tower always runs on torch.
 
     Returns:
-        A `SoundEncoder` (torch) or an `onnx_backend.OnnxClapEncoder` (text tower on ONNX Runtime,
+        A `SoundEncoder` (torch) or an `onnx.OnnxClapEncoder` (text tower on ONNX Runtime,
         built without importing torch when an export exists); both offer the same methods.
 
     Raises:
         UsageError: unknown spec, or a folder that is not a CLAP model.
         ModelUnavailableError: weights are not here and cannot be fetched now.
     """
-    from mmexplorer.core.models import onnx_backend
+    from mmexplorer.core.models import onnx
 
     shown = spec.name if isinstance(spec, SoundModelSpec) else (spec or DEFAULT_SOUND_MODEL).strip()
-    chosen = onnx_backend.configured_backend(backend)
+    chosen = onnx.configured_backend(backend)
     status = StatusReporter(on_status, space=_SPACE, name=shown)
     status.loading()
     with status.reporting_failure():
@@ -454,7 +459,7 @@ def load_sound_model(
 
     if chosen != "torch":
         # An export made earlier answers typed queries without importing torch or transformers.
-        fast = onnx_backend.load_cached_sound(
+        fast = onnx.CLAP.load_cached(
             model_id, name=display, device=device, backend=chosen, torch_loader=torch_loader
         )
         if fast is not None:
@@ -464,7 +469,7 @@ def load_sound_model(
             return fast
     with status.reporting_failure():
         encoder = _load_torch(display, model_id, folder, device, meta)
-    encoder = onnx_backend.adopt_sound(
+    encoder = onnx.CLAP.adopt(
         encoder, backend=chosen, requested_device=device, model_folder=folder, torch_loader=torch_loader,
         status=status,
     )

@@ -189,7 +189,7 @@ def load_text_model(
         device: "auto" (cuda > mps > cpu), "cpu", "mps", "cuda" or "cuda:N".
         on_status: receives loading / downloading / ready / failed news.
         backend: "torch", "onnx" or "auto" (measured at first use, remembered); None: the
-            process's choice (`onnx_backend.set_backend`, $MMEXPLORER_BACKEND), else "auto".
+            process's choice (`onnx.set_backend`, $MMEXPLORER_BACKEND), else "auto".
 
     Returns:
         A `TextEncoder` (torch) or an `OnnxTextEncoder`; both offer the same methods.
@@ -198,17 +198,17 @@ def load_text_model(
         UsageError: unknown name or bad folder.
         ModelUnavailableError: weights are not here and cannot be fetched now.
     """
-    from mmexplorer.core.models import onnx_backend
+    from mmexplorer.core.models import onnx
 
     shown = (name or DEFAULT_TEXT_MODEL).strip()
-    chosen = onnx_backend.configured_backend(backend)
+    chosen = onnx.configured_backend(backend)
     status = StatusReporter(on_status, space=_SPACE, name=shown)
     status.loading()
     with status.reporting_failure():
         display, model_id, folder = resolve_text_model(name, on_status=on_status)
     if chosen != "torch":
         # An export made earlier runs without importing torch, transformers or sentence-transformers.
-        fast = onnx_backend.load_cached_text(
+        fast = onnx.SENTENCE.load_cached(
             model_id, name=display, device=device, backend=chosen,
             torch_loader=lambda: _load_torch(display, model_id, folder, device, None),
         )
@@ -218,7 +218,7 @@ def load_text_model(
             return fast
     with status.reporting_failure():
         encoder = _load_torch(display, model_id, folder, device, status)
-    encoder = onnx_backend.adopt(
+    encoder = onnx.SENTENCE.adopt(
         encoder, backend=chosen, requested_device=device, model_folder=folder,
         torch_loader=lambda: _load_torch(display, model_id, folder, device, None), status=status,
     )
