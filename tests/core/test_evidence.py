@@ -70,8 +70,8 @@ def test_a_new_kind_of_evidence_arrives_with_its_own_calibration_and_source():
 
 
 def test_the_caption_map_is_fitted_on_captions_and_is_stricter_than_the_note_map(minilm):
+    from mmexplorer.core.calibration import sentence_encoder_data
     from mmexplorer.core.calibration.captions import caption_data
-    from mmexplorer.core.calibration_sets import sentence_encoder_data
 
     captions = caption_data(minilm.encode)
     assert "near misses" in captions.source

@@ -6,6 +6,8 @@ relevance map is fitted on (see core.relevance).
   sentences (core/data/background_en.txt).
 - scenes.py + image_text.py: open_clip models: rendered scenes of coloured shapes against their
   captions ("text") or other renders ("image").
+- captions.py: the caption kind of evidence (core.evidence) for a sentence encoder: typed queries
+  against generated captions with near misses (core/data/calibration_captions_en.txt).
 - sounds.py + sound_text.py: CLAP models: synthesized sounds against their captions ("text") or
   other renders ("audio").
 

@@ -33,12 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from mmexplorer.core.calibration.text import DATA, background_sentences, everyday_words, read_lines
 from mmexplorer.core.relevance import CalibrationData
 
-DATA = Path(__file__).resolve().parent.parent / "data"
 WORDS = DATA / "calibration_captions_en.txt"
-BACKGROUND = DATA / "background_en.txt"
-EVERYDAY = DATA / "everyday_words_en.txt"
 SEED = 7_700_000
 
 
@@ -49,15 +47,11 @@ class _Caption:
     loose: frozenset[tuple[str, str]] = frozenset()  # bindings a bag of words would see (two objects)
 
 
-def _lines(path: Path) -> list[str]:
-    return [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip() and not ln.startswith("#")]
-
-
 def word_lists(path: Path = WORDS) -> dict[str, list[str]]:
     """The sections of the word file: name -> lines."""
     out: dict[str, list[str]] = {}
     section = ""
-    for line in _lines(path):
+    for line in read_lines(path):
         if line.startswith("[") and line.endswith("]"):
             section = line[1:-1]
             out[section] = []
@@ -105,7 +99,7 @@ def _queries(w: dict[str, list[str]], rng: random.Random) -> list[tuple[str, tup
             out.append((_a(rng.choice(w["animal_queries"]).format(a=animal, s=scene)), ("as", f"{animal} {scene}")))
     for animal in rng.sample(w["animals"], 4):
         out.append((rng.choice([f"{animal}", f"a {animal}", f"photo of my {animal}"]), ("a", animal)))
-    unrelated = _lines(BACKGROUND)[1::6] + _lines(EVERYDAY)[::5]
+    unrelated = background_sentences()[1::6] + everyday_words()[::5]
     out += [(q, None) for q in unrelated]
     return out
 
@@ -126,7 +120,7 @@ def caption_data(encode_texts: Any, *, seed: int = SEED) -> CalibrationData:
         asked = set(fact[1].split())
         positives.append(frozenset(i for i, c in enumerate(captions) if fact in c.facts))
         ignore.append(frozenset(i for i, c in enumerate(captions) if fact in c.loose or not asked & words[i]))
-    background = _lines(BACKGROUND)
+    background = background_sentences()
     n_unrelated = sum(1 for _q, f in queries if f is None)
     return CalibrationData(
         queries=np.asarray(encode_texts([q for q, _f in queries]), np.float32),
