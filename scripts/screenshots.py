@@ -6,7 +6,8 @@ States: empty library, indexing (progress and Cancel), results of a text query, 
 photo (with the components of its match) and of a note (matching chunk highlighted), the skipped-files
 list, the weak-match fold closed and opened, the results sorted by date, the search options (fusion
 weights), the "no good match" page of an off-topic query, and the window at its smallest size
-(1024x640) with the detail pane open. The run uses the real
+(1024x640) with the detail pane open; `--near-miss`: only the detail of a photo whose caption
+agrees with the query more than its pixels do (captions on). The run uses the real
 wiring (worker thread, Engine, thumbnail pool). The model defaults to the suite's small aligned
 model when it can be built, so photo results mean something; else tiny-random (the window then
 shows its warning, as it should).
@@ -223,6 +224,52 @@ def run(out: Path, model: str, theme: str, library: Path, lib_info: dict) -> lis
     return s.saved
 
 
+def run_near_miss(out: Path, model: str, theme: str) -> list[Path]:
+    """The detail of a near-miss photo with captions on: "a red circle" against the photo of a green
+    circle, whose caption agrees more than its pixels do (issue 24). Six shapes, the suite's test
+    captioner, indexed and captioned before the window opens."""
+    from mmexplorer.app import create_window, ensure_qapplication
+    from mmexplorer.core.engine import Engine
+    from mmexplorer.devtools import ensure_test_captioner, synth
+    from mmexplorer.settings import Settings
+
+    root = Path(tempfile.mkdtemp(prefix="mmx-shots-near-miss-"))
+    lib = root / "Shapes"
+    lib.mkdir()
+    shapes = [("red", "circle"), ("green", "circle"), ("red", "triangle"), ("blue", "square"), ("yellow", "star")]
+    for i, (colour, shape) in enumerate(shapes):
+        synth.render_shape(colour, shape, size=320, seed=40 + i).save(lib / f"{colour}_{shape}.png")
+    data_dir = root / "data"
+    with Engine(data_dir, image_model=model) as engine:
+        engine.set_caption_model(str(ensure_test_captioner()))
+        engine.index([lib])
+        engine.caption_photos()
+    os.environ["MMEXPLORER_DATA_DIR"] = str(data_dir)
+    app = ensure_qapplication()
+    window = create_window(data_dir, model=model, settings=Settings(theme=theme), save_settings=False)
+    window.opener = window.revealer = lambda _p: True
+    window.resize(1360, 860)
+    window.show()
+    s = Shooter(app, window, out, "" if theme == "light" else f"-{theme}")
+    s.until(lambda: window.host.models_loaded, 300)
+    for n in list(window.notices.notices()):
+        n.dismiss()
+    window.search("a red circle")
+    s.until(lambda: not window.host.search_pending and window.session.shown is not None)
+    s.until(lambda: window.current_page() == "results")
+    window.show_weak(True)
+    s.until(lambda: not window.loader.pending, 60)
+    green = next(r for r in window.results_model.visible_results() if Path(r.path).name == "green_circle.png")
+    window.select_row(window.results_model.row_of_path(green.path))
+    s.until(lambda: window.detail.detail is not None)
+    s.until(lambda: window.detail.explain.explanation is not None, 120)
+    s.until(lambda: not window.loader.pending, 60)
+    s.pump(0.4)
+    s.shot("12-detail-near-miss")
+    window.close()
+    return s.saved
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Save screenshots of the main window's states.")
     ap.add_argument(
@@ -232,10 +279,15 @@ def main(argv: list[str] | None = None) -> int:
         "--model", default=None, help="image model spec (default: aligned test model, else tiny-random)"
     )
     ap.add_argument("--theme", choices=("light", "dark", "both"), default="both")
+    ap.add_argument("--near-miss", action="store_true", help="only the detail of a near-miss photo, captions on")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     model = args.model or _default_model()
+    if args.near_miss:
+        for theme in ("light", "dark") if args.theme == "both" else (args.theme,):
+            run_near_miss(out, model, theme)
+        return 0
     library = Path(tempfile.mkdtemp(prefix="mmx-shots-lib-")) / "My Library"
     info = _make_library(library)
     themes = ("light", "dark") if args.theme == "both" else (args.theme,)

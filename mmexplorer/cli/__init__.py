@@ -18,6 +18,7 @@ from dataclasses import asdict
 from typing import Any
 
 from mmexplorer import __version__
+from mmexplorer.cli import output
 from mmexplorer.core import modalities
 from mmexplorer.core.errors import MMExplorerError, UsageError
 from mmexplorer.core.names import display_path
@@ -373,9 +374,9 @@ def _search(args: argparse.Namespace) -> int:
     shown = results if args.all else [r for r in results if r.relevant]
     for r in shown:
         if args.json:
-            _print_json(_result_json(r))
+            _print_json(output.result_json(r))
         else:
-            extra = f"  “{_clip(r.chunk_text, 70)}”" if r.chunk_text else ""
+            extra = f"  “{output.clip(r.chunk_text, 70)}”" if r.chunk_text else ""
             print(f"{r.relevance:6.2f}  {r.modality.value:<9} {display_path(r.path)}{extra}")
     if not shown:
         what = f"“{query.text}”" if isinstance(query, TextQuery) else args.image
@@ -415,7 +416,7 @@ def _explain(args: argparse.Namespace) -> int:
         if args.out:
             _write_overlay(explanation, args.out)
     if args.json:
-        _print_json(_explanation_json(explanation))
+        _print_json(output.explanation_json(explanation))
         return 0
     b = explanation.b_path
     print(f"{explanation.relevance:6.2f}  {display_path(b)}")
@@ -426,14 +427,14 @@ def _explain(args: argparse.Namespace) -> int:
         if c.support < 1.0:
             print(f"        {'':<8}     {'':<10} {evidence.support_note(c)}")
     if explanation.heatmap is not None:
-        where = _hot_region(explanation.heatmap)
+        where = output.hot_region(explanation.heatmap)
         print(f"        where: {where} of the photo" + (f" (heatmap written to {args.out})" if args.out else ""))
     top = sorted(explanation.spans, key=lambda s: -s.weight)[:5]
     if top:
         print("        words: " + ", ".join(f"{s.text} {s.weight:.2f}" for s in top))
     seg = sorted(explanation.segments, key=lambda s: -s.weight)[:3]
     for s in seg:
-        print(f"        {s.start_s:7.1f}-{s.end_s:.1f} s  {s.weight:.2f}  {_clip(s.text or '', 60)}")
+        print(f"        {s.start_s:7.1f}-{s.end_s:.1f} s  {s.weight:.2f}  {output.clip(s.text or '', 60)}")
     if explanation.shared_concepts:
         print("        shared concepts: " + ", ".join(explanation.shared_concepts))
     return 0
@@ -455,58 +456,11 @@ def _related(args: argparse.Namespace) -> int:
             print(f"{modality.value}s:" if results else f"{modality.value}s: none reachable")
         for r in results:
             if args.json:
-                _print_json({**_result_json(r), "related_to": display_path(item.path), "relevant": r.relevant})
+                _print_json({**output.result_json(r), "related_to": display_path(item.path), "relevant": r.relevant})
             else:
-                extra = f"  “{_clip(r.chunk_text, 70)}”" if r.chunk_text else ""
+                extra = f"  “{output.clip(r.chunk_text, 70)}”" if r.chunk_text else ""
                 print(f"  {r.relevance:6.2f}  {display_path(r.path)}{extra}")
     return 0
-
-
-def _heatmap_json(h: Any) -> dict[str, Any]:
-    return {"rows": h.rows, "cols": h.cols, "grid": [[round(v, 6) for v in row] for row in h.grid]}
-
-
-def _explanation_json(e: Any) -> dict[str, Any]:
-    """`explain --json`: one object as DESIGN.md's command-line contract has it."""
-    obj: dict[str, Any] = {
-        "relevance": round(e.relevance, 4),
-        "components": [
-            {
-                "space": c.space,
-                "via": c.via,
-                "raw": round(c.raw, 4),
-                "relevance": round(c.relevance, 4),
-                "weight": round(c.weight, 4),
-                "support": round(c.support, 4),
-            }
-            for c in e.components
-        ],
-        "path": display_path(e.b_path),
-        "modality": e.b_modality.value if e.b_modality is not None else None,
-        "shared_concepts": list(e.shared_concepts),
-    }
-    if e.heatmap is not None:
-        obj["heatmap"] = _heatmap_json(e.heatmap)
-    if e.heatmap_a is not None:
-        obj["heatmap_a"] = _heatmap_json(e.heatmap_a)
-    locate = modalities.entry_of(e.b_modality).locate if e.b_modality is not None else None
-    if locate == modalities.LOCATE_CHUNK:
-        obj["spans"] = [{"start": s.start, "end": s.end, "text": s.text, "weight": round(s.weight, 6)} for s in e.spans]
-    if locate == modalities.LOCATE_SEGMENT:
-        obj["segments"] = [
-            {"start_s": s.start_s, "end_s": s.end_s, "text": s.text, "weight": round(s.weight, 6)} for s in e.segments
-        ]
-    return obj
-
-
-def _hot_region(h: Any) -> str:
-    """Where most of a heatmap's mass is, in words ("top left", "centre", ...)."""
-    rows, cols = h.rows, h.cols
-    y = sum(v * (r + 0.5) / rows for r, row in enumerate(h.grid) for v in row)
-    x = sum(v * (c + 0.5) / cols for row in h.grid for c, v in enumerate(row))
-    vertical = "top" if y < 0.4 else "bottom" if y > 0.6 else ""
-    horizontal = "left" if x < 0.4 else "right" if x > 0.6 else ""
-    return " ".join(p for p in (vertical, horizontal) if p) or "centre"
 
 
 def _write_overlay(explanation: Any, out: str) -> None:
@@ -520,35 +474,6 @@ def _write_overlay(explanation: Any, out: str) -> None:
         overlay(image, explanation.heatmap).save(out, "PNG")
     except (OSError, ValueError) as e:
         raise UsageError(f"cannot write {out}: {e}") from e
-
-
-def _result_json(r: Any) -> dict[str, Any]:
-    """One search result as the CLI's JSON contract has it (see DESIGN.md)."""
-    obj: dict[str, Any] = {
-        "path": display_path(r.path),
-        "modality": r.modality.value,
-        "relevance": round(r.relevance, 4),
-        "score": round(r.relevance, 4),
-        "item_id": r.item_id,
-        "components": [
-            {
-                "space": c.space,
-                "via": c.via,
-                "raw": round(c.raw, 4),
-                "relevance": round(c.relevance, 4),
-                "weight": round(c.weight, 4),
-                "support": round(c.support, 4),
-            }
-            for c in r.components
-        ],
-    }
-    if r.chunk_text is not None:
-        obj["chunk"] = {"text": r.chunk_text, "start": r.chunk_start, "end": r.chunk_end}
-    if r.caption is not None:
-        obj["caption"] = r.caption
-    if r.segment is not None:
-        obj["segment"] = {"start_s": r.segment.start_s, "end_s": r.segment.end_s, "text": r.segment.text}
-    return obj
 
 
 def _weights(text: str | None) -> Any:
@@ -576,12 +501,6 @@ def _weights(text: str | None) -> Any:
     return lambda library: dataclasses.replace(library, **overrides)
 
 
-def _clip(text: str, n: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-# -- status ---------------------------------------------------------------------------------
 def _status(args: argparse.Namespace) -> int:
     with _engine(args) as engine:
         st = engine.status()
