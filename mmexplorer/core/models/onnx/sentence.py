@@ -132,8 +132,10 @@ def export_sentence(encoder: Any, model_folder: Path, folder: Path, *, quantize:
         graph.update(forced_int8(folder / "text.fp32.onnx", folder / "text.int8.onnx",
                                  lambda g: _sentence_recall(g, tokenizer, max_len)))
     elif (quantize is None and mode != "off") or quantize:
-        graph.update(choose_precision(folder / "text.fp32.onnx", folder / "text.int8.onnx",
-                                      lambda g: _sentence_recall(g, tokenizer, max_len)))
+        graph.update(choose_precision(
+            folder / "text.fp32.onnx", folder / "text.int8.onnx", lambda g: _sentence_recall(g, tokenizer, max_len),
+            agreement=lambda g: min_cosine(ref, sentence_run(open_session(g), tokenizer, list(CHECK_TEXTS), 4)),
+        ))
     else:
         graph["reason"] = "not tried"
     meta = {
