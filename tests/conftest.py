@@ -62,3 +62,15 @@ def aligned_model_dir() -> Path:
     from mmexplorer.devtools.aligned import ensure_aligned_model
 
     return ensure_aligned_model()
+
+
+@pytest.fixture(scope="session")
+def test_captioner_dir() -> Path:
+    """The test captioner the suite trains itself (devtools.captioner, cached between runs).
+
+    A transformers folder that `load_caption_model` and `--caption-model` accept; one fixture for
+    the core and the command-line tests, so a run loads and checks it once.
+    """
+    from mmexplorer.devtools import ensure_test_captioner
+
+    return ensure_test_captioner()

@@ -62,13 +62,6 @@ def random_blip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def test_captioner_dir() -> Path:
-    from mmexplorer.devtools import ensure_test_captioner
-
-    return ensure_test_captioner()
-
-
-@pytest.fixture(scope="session")
 def test_captioner(test_captioner_dir: Path):
     from mmexplorer.core.models.caption import load_caption_model
 

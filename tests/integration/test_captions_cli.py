@@ -35,13 +35,6 @@ def lines(proc: subprocess.CompletedProcess) -> list[dict]:
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
 
-@pytest.fixture(scope="module")
-def captioner_dir() -> Path:
-    from mmexplorer.devtools import ensure_test_captioner
-
-    return ensure_test_captioner()
-
-
 @pytest.fixture
 def photos(tmp_path: Path) -> Path:
     from mmexplorer.devtools.scenes import render_scene
@@ -53,9 +46,9 @@ def photos(tmp_path: Path) -> Path:
     return folder
 
 
-def test_index_captions_photos_and_search_reaches_them_via_caption(photos, captioner_dir, tmp_path):
+def test_index_captions_photos_and_search_reaches_them_via_caption(photos, test_captioner_dir, tmp_path):
     data = tmp_path / "data"
-    out = mmx("index", str(photos), "--model", "tiny-random", "--caption-model", str(captioner_dir), "--json",
+    out = mmx("index", str(photos), "--model", "tiny-random", "--caption-model", str(test_captioner_dir), "--json",
               data_dir=data)
     (captions,) = [o for o in lines(out) if o.get("event") == "captions"]
     assert captions["captioned"] == len(OBJECTS) and captions["embedded"] == len(OBJECTS)
@@ -71,7 +64,7 @@ def test_index_captions_photos_and_search_reaches_them_via_caption(photos, capti
 
     (status,) = lines(mmx("status", "--json", data_dir=data))
     assert status["captions"]["captioned"] == status["captions"]["total"] == len(OBJECTS)
-    assert status["captions"]["model"] == str(captioner_dir)
+    assert status["captions"]["model"] == str(test_captioner_dir)
     text = mmx("status", data_dir=data).stdout
     assert f"captions: {len(OBJECTS)} of {len(OBJECTS)} photos captioned" in text
 
