@@ -24,7 +24,8 @@ def scene_model_dir():
 
     return ensure_scene_model()
 
-COMPONENT_KEYS = {"space", "via", "raw", "relevance", "weight"}
+# DESIGN.md's {space, via, raw, relevance, weight}, and support (core.evidence: how far a component counts)
+COMPONENT_KEYS = {"space", "via", "raw", "relevance", "weight", "support"}
 
 
 def mmx(*args: str, data_dir: Path, check: bool = True) -> subprocess.CompletedProcess:
