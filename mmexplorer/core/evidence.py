@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from mmexplorer.core.relevance import noisy_or
 from mmexplorer.core.types import Component
 
 #: The source relevance at which a derived component counts fully (the cutoff: "the pixels alone
@@ -134,13 +135,12 @@ def counted(component: Component) -> float:
 
 def fuse(parts: Iterable[Any], *, rule: str = "noisy-or") -> Any:
     """The fused relevance of counted parts (floats, or numpy arrays of one shape): noisy-OR or max."""
-    values = [np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0) for p in parts]
-    if not values:
+    parts = list(parts)
+    if rule != "max":
+        return noisy_or(parts)
+    if not parts:
         return 0.0
-    if rule == "max":
-        out = np.max(values, axis=0)
-    else:
-        out = 1.0 - np.prod([1.0 - v for v in values], axis=0)
+    out = np.max([np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0) for p in parts], axis=0)
     return float(out) if np.ndim(out) == 0 else out
 
 

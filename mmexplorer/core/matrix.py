@@ -90,8 +90,7 @@ def similarity_matrix(
                 pair = np.outer(derived & source, derived & source)
                 full = np.where(pair, full * evidence.support(relevance_of[src[0]]), full)
         parts.append(full * (min(1.0, max(0.0, weights.for_space(key))) if calibrated else 1.0))
-    out = np.asarray(evidence.fuse(parts, rule="max" if not calibrated else searcher.rule), dtype=np.float64)
-    if not parts:
-        out = np.zeros((n, n), dtype=np.float64)
+    rule = searcher.rule if calibrated else "max"
+    out = np.asarray(evidence.fuse(parts, rule=rule), dtype=np.float64) if parts else np.zeros((n, n))
     np.fill_diagonal(out, 1.0)
     return np.clip(out, 0.0, 1.0).astype(np.float32)

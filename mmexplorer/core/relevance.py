@@ -28,6 +28,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -220,9 +221,11 @@ def uninformative(model: RelevanceModel) -> RelevanceModel:
     return replace(model, auc=min(model.auc, 0.5))
 
 
-def noisy_or(values: Sequence[float]) -> float:
-    """1 - prod(1 - v): stays in [0, 1], grows with each independent piece of evidence."""
-    out = 1.0
-    for v in values:
-        out *= 1.0 - min(1.0, max(0.0, v))
-    return 1.0 - out
+def noisy_or(values: Sequence[Any]) -> Any:
+    """1 - prod(1 - v) over pieces of evidence in [0, 1] (floats, or numpy arrays of one shape, fused
+    elementwise): stays in [0, 1] and grows with each independent piece. core.evidence.fuse uses it."""
+    parts = [np.clip(np.asarray(v, dtype=np.float64), 0.0, 1.0) for v in values]
+    if not parts:
+        return 0.0
+    out = 1.0 - np.prod([1.0 - p for p in parts], axis=0)
+    return float(out) if np.ndim(out) == 0 else out

@@ -508,7 +508,8 @@ class Searcher:
             if index is None:
                 continue
             space, q, kind = probe
-            owned = [(vid, item) for item in item_ids for s, vid in self.catalog.chunk_ids_of([item]) if s == space_key]
+            vids = [vid for s, vid in self.catalog.chunk_ids_of(item_ids) if s == space_key]
+            owned = [(vid, c.item_id) for vid, c in self.catalog.chunks(vids).items()]  # two queries, not one an item
             if not owned:
                 continue
             vectors = index.reconstruct(np.asarray([vid for vid, _i in owned], dtype=np.int64))
